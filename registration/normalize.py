@@ -1,0 +1,102 @@
+"""Turning what parents type on a phone into clean, comparable values."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import jaconv
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
+
+_KATAKANA = re.compile(r"^[ァ-ヺー・ 　]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+# Japanese mobile carriers issued addresses that break RFC 5322 (consecutive dots, a dot
+# before the @). They are real and deliverable, so they are accepted for these domains.
+LEGACY_CARRIER_DOMAINS = frozenset(
+    {
+        "docomo.ne.jp",
+        "ezweb.ne.jp",
+        "au.com",
+        "softbank.ne.jp",
+        "i.softbank.jp",
+        "disney.ne.jp",
+        "d.vodafone.ne.jp",
+        "h.vodafone.ne.jp",
+        "t.vodafone.ne.jp",
+        "c.vodafone.ne.jp",
+        "k.vodafone.ne.jp",
+        "r.vodafone.ne.jp",
+        "n.vodafone.ne.jp",
+        "s.vodafone.ne.jp",
+        "q.vodafone.ne.jp",
+        "pdx.ne.jp",
+        "willcom.com",
+        "emnet.ne.jp",
+    }
+)
+_LEGACY_LOCAL = re.compile(r"^[A-Za-z0-9._\-+?/]{1,64}$")
+
+
+def reject_control_characters(value: str) -> None:
+    if _CONTROL.search(value or ""):
+        raise ValidationError(
+            _("Please remove line breaks and other control characters."), code="control_characters"
+        )
+
+
+def to_katakana(value: str) -> str:
+    """Hiragana and half-width kana become full-width katakana; spaces are tidied."""
+    value = unicodedata.normalize("NFKC", value or "")  # half-width kana → full-width
+    value = jaconv.hira2kata(value)
+    return " ".join(value.split())
+
+
+def validate_katakana(value: str) -> None:
+    if not _KATAKANA.match(value):
+        raise ValidationError(
+            _("Please write this in katakana (hiragana is converted for you)."), code="not_katakana"
+        )
+
+
+def normalize_phone(value: str) -> str:
+    """Digits of a Japanese phone number, e.g. '０９０-１２３４-５６７８' → '09012345678'."""
+    value = unicodedata.normalize("NFKC", value or "")
+    value = re.sub(r"[\s\-‐−–—ー()（）.]", "", value)
+    if value.startswith("+81"):
+        value = "0" + value[3:]
+    if not re.fullmatch(r"0\d{9,10}", value):
+        raise ValidationError(
+            _("Please enter a Japanese phone number of 10 or 11 digits, e.g. 090-1234-5678."),
+            code="phone_format",
+        )
+    parsed = phonenumbers.parse(value, "JP")
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError(
+            _("This phone number does not exist. Please check it."), code="phone_invalid"
+        )
+    return value
+
+
+def normalize_email(value: str) -> str:
+    """Trim, NFKC (full-width @ and letters), lower-case the domain, then validate."""
+    value = unicodedata.normalize("NFKC", (value or "").strip())
+    local, _sep, domain = value.rpartition("@")
+    if not local or not domain:
+        raise ValidationError(
+            _("Please enter an e-mail address such as name@example.jp."), code="email"
+        )
+    domain = domain.lower()
+    value = f"{local}@{domain}"
+    if domain in LEGACY_CARRIER_DOMAINS and _LEGACY_LOCAL.match(local):
+        return value
+    try:
+        validate_email(value)
+    except ValidationError as e:
+        raise ValidationError(
+            _("Please enter an e-mail address such as name@example.jp."), code="email"
+        ) from e
+    return value

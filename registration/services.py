@@ -1,0 +1,304 @@
+"""Workflows of the parents' journey. Each owns its transaction, logs, and queues e-mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from childcare.models import Child
+
+from . import audit
+from .mail import outbox_enqueue
+from .models import Application, Booth, DuplicateFlag, Edition, Option, OutboxEmail
+from .tokens import my_application_url
+
+
+class RegistrationClosed(Exception):
+    pass
+
+
+class NotChangeable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ChildInput:
+    name: str
+    name_kana: str
+    date_of_birth: dt.date
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ApplicationInput:
+    """What a parent entered, validated by the form."""
+
+    choices: list[Option]
+    family_name: str
+    given_name: str
+    family_name_kana: str
+    given_name_kana: str
+    email: str
+    phone: str
+    municipality: str
+    grades: list[str]
+    adults: int = 1
+    children: int = 0
+    childcare_fallback: str = ""
+    childcare_children: list[ChildInput] = field(default_factory=list)
+    needs_sign_language: bool = False
+    needs_wheelchair_space: bool = False
+    needs_other: str = ""
+    questions: str = ""
+    booths: list[Booth] = field(default_factory=list)
+    health_consent: bool = False
+
+    def model_fields(self) -> dict[str, object]:
+        choices = [*self.choices, None, None][:3]
+        return {
+            "choice_1": choices[0],
+            "choice_2": choices[1],
+            "choice_3": choices[2],
+            "family_name": self.family_name,
+            "given_name": self.given_name,
+            "family_name_kana": self.family_name_kana,
+            "given_name_kana": self.given_name_kana,
+            "phone": self.phone,
+            "municipality": self.municipality,
+            "grades": ",".join(self.grades),
+            "adults": self.adults,
+            "children": self.children,
+            "childcare_fallback": self.childcare_fallback if self.childcare_children else "",
+            "needs_sign_language": self.needs_sign_language,
+            "needs_wheelchair_space": self.needs_wheelchair_space,
+            "needs_other": self.needs_other,
+            "questions": self.questions,
+        }
+
+
+def _email_context(application: Application) -> dict[str, object]:
+    return {
+        "application": application,
+        "link": my_application_url(application.number, application.language),
+    }
+
+
+def application_submit(
+    *, edition: Edition, data: ApplicationInput, language: str, now: dt.datetime | None = None
+) -> Application | None:
+    """Submit an application. Steps:
+
+    1. refuse if registration is closed;
+    2. if the e-mail already holds an active application, e-mail its link instead (the parent
+       sees the same page either way: nothing tells a stranger whether an address applied);
+    3. create the application, its children and booths of interest;
+    4. flag likely duplicates under other e-mail addresses for staff;
+    5. queue the receipt e-mail in the same transaction.
+
+    Returns the new application, or None when the e-mail already had one.
+    """
+    now = now or timezone.now()
+    if not edition.registration_is_open(now):
+        raise RegistrationClosed
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return _submit(edition=edition, data=data, language=language, now=now)
+        except IntegrityError as e:
+            # Two requests with the same e-mail at once: the unique constraint lets one in and
+            # the other becomes the neutral "already applied" answer on the next attempt.
+            # A colliding application number (1 in 10^11) just draws another.
+            last_error = e
+    raise last_error
+
+
+def _submit(
+    *, edition: Edition, data: ApplicationInput, language: str, now: dt.datetime
+) -> Application | None:
+    existing = Application.objects.active().with_email(data.email).filter(edition=edition).first()
+    if existing is not None:
+        outbox_enqueue(
+            kind=OutboxEmail.Kind.ALREADY_APPLIED,
+            to=data.email,
+            language=existing.language,
+            application=existing,
+            context=_email_context(existing),
+        )
+        audit.log_action(
+            "application.second_attempt", actor_label=audit.PARENT, application=existing
+        )
+        return None
+    application = Application.objects.create(
+        edition=edition,
+        email=data.email,
+        language=language,
+        privacy_consent_at=now,
+        health_consent_at=now if data.health_consent and data.childcare_children else None,
+        created_at=now,
+        updated_at=now,
+        **data.model_fields(),
+    )
+    _save_children_and_booths(application, data)
+    flag_duplicates(application)
+    outbox_enqueue(
+        kind=OutboxEmail.Kind.RECEIPT,
+        to=application.email,
+        language=application.language,
+        application=application,
+        context=_email_context(application),
+    )
+    audit.log_action("application.submitted", actor_label=audit.PARENT, application=application)
+    return application
+
+
+def _save_children_and_booths(application: Application, data: ApplicationInput) -> None:
+    Child.objects.bulk_create(
+        Child(
+            application=application,
+            position=i,
+            name=c.name,
+            name_kana=c.name_kana,
+            date_of_birth=c.date_of_birth,
+            notes=c.notes,
+        )
+        for i, c in enumerate(data.childcare_children, start=1)
+    )
+    application.booths_of_interest.set(data.booths)
+
+
+def flag_duplicates(application: Application) -> list[DuplicateFlag]:
+    """Flag active applications under other addresses that look like the same household."""
+    others = (
+        Application.objects.active().filter(edition=application.edition).exclude(pk=application.pk)
+    )
+    matches: list[tuple[Application, str]] = [
+        (o, DuplicateFlag.Reason.PHONE) for o in others.filter(phone=application.phone)
+    ]
+    matches += [
+        (o, DuplicateFlag.Reason.NAME)
+        for o in others.filter(
+            family_name=application.family_name,
+            given_name=application.given_name,
+            family_name_kana=application.family_name_kana,
+            given_name_kana=application.given_name_kana,
+        )
+    ]
+    children = list(application.childcare_children.all())
+    if children:
+        child_match = Q()
+        for c in children:
+            child_match |= Q(
+                childcare_children__name_kana=c.name_kana,
+                childcare_children__date_of_birth=c.date_of_birth,
+            )
+        matches += [(o, DuplicateFlag.Reason.CHILD) for o in others.filter(child_match).distinct()]
+    flags = []
+    for other, reason in matches:
+        # Flag both sides so each shows up in the review queue with its twin.
+        for a, b in ((application, other), (other, application)):
+            flag, _ = DuplicateFlag.objects.get_or_create(application=a, other=b, reason=reason)
+            flags.append(flag)
+    return flags
+
+
+@transaction.atomic
+def application_change(
+    *, application: Application, data: ApplicationInput, now: dt.datetime | None = None
+) -> Application:
+    """Change an application while registration is open; the parent is e-mailed a summary."""
+    now = now or timezone.now()
+    application = Application.objects.select_for_update().get(pk=application.pk)
+    if not application.can_change(now):
+        raise NotChangeable
+    before = {k: str(getattr(application, k)) for k in data.model_fields()}
+    for name, value in data.model_fields().items():
+        setattr(application, name, value)
+    if data.childcare_children and data.health_consent and not application.health_consent_at:
+        application.health_consent_at = now
+    if not data.childcare_children:
+        application.health_consent_at = None
+    application.updated_at = now
+    application.save()
+    application.childcare_children.all().delete()
+    _save_children_and_booths(application, data)
+    flag_duplicates(application)
+    changed = {
+        k: [before[k], str(v)] for k, v in data.model_fields().items() if before[k] != str(v)
+    }
+    audit.log_action(
+        "application.changed",
+        actor_label=audit.PARENT,
+        application=application,
+        data={"changed": sorted(changed)},
+    )
+    outbox_enqueue(
+        kind=OutboxEmail.Kind.CHANGED,
+        to=application.email,
+        language=application.language,
+        application=application,
+        context=_email_context(application),
+    )
+    return application
+
+
+@transaction.atomic
+def application_withdraw(
+    *,
+    application: Application,
+    actor: AbstractBaseUser | None = None,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> bool:
+    """Withdraw (辞退). Returns False if it was not active (a double click changes nothing)."""
+    now = now or timezone.now()
+    done = Application.objects.filter(pk=application.pk, status=Application.Status.ACTIVE).update(
+        status=Application.Status.WITHDRAWN,
+        withdrawn_at=now,
+        updated_at=now,
+        status_reason=reason,
+    )
+    if done != 1:
+        return False
+    application.refresh_from_db()
+    audit.log_action(
+        "application.withdrawn",
+        actor=actor,
+        actor_label=audit.PARENT if actor is None else audit.SYSTEM,
+        application=application,
+        reason=reason,
+    )
+    outbox_enqueue(
+        kind=OutboxEmail.Kind.WITHDRAWN,
+        to=application.email,
+        language=application.language,
+        application=application,
+        context=_email_context(application),
+    )
+    return True
+
+
+@transaction.atomic
+def application_resend_link(*, edition: Edition, email: str) -> None:
+    """E-mail the link to My application if this address applied; silent otherwise."""
+    application = (
+        Application.objects.with_email(email)
+        .filter(edition=edition)
+        .order_by("status", "-created_at")
+        .first()
+    )
+    # "active" sorts first; a withdrawn application can still be viewed.
+    if application is None:
+        return
+    outbox_enqueue(
+        kind=OutboxEmail.Kind.LINK,
+        to=application.email,
+        language=application.language,
+        application=application,
+        context=_email_context(application),
+    )
+    audit.log_action("application.link_resent", actor_label=audit.PARENT, application=application)

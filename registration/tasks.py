@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from . import mail
+
+
+@shared_task(ignore_result=True)
+def send_outbox_email(email_id: int) -> None:
+    mail.outbox_send(email_id=email_id)
+
+
+@shared_task(ignore_result=True)
+def outbox_sweep() -> None:
+    mail.outbox_sweep()

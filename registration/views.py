@@ -1,0 +1,303 @@
+"""The parents' pages: home, application (入力 → 確認 → 完了), My application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from childcare.models import ChildcareBand
+
+from . import services
+from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
+from .models import Application, Booth, Edition, Option, Session
+from .tokens import LinkExpired, LinkInvalid, read_token
+
+DRAFT_KEY = "application-draft:{code}"
+DONE_KEY = "application-done:{code}"
+
+
+def _language(request: HttpRequest) -> str:
+    return "en" if (get_language() or "ja").startswith("en") else "ja"
+
+
+def _sessions(edition: Edition) -> list[Session]:
+    return list(
+        edition.sessions.prefetch_related(
+            Prefetch("options", queryset=Option.objects.order_by("-kind")),
+            Prefetch("childcare_bands", queryset=ChildcareBand.objects.order_by("min_age_months")),
+        )
+    )
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    edition = Edition.objects.current()
+    if edition is None:
+        return render(request, "registration/no_edition.html")
+    return _edition_page(request, edition)
+
+
+@require_GET
+def edition_home(request: HttpRequest, code: str) -> HttpResponse:
+    return _edition_page(request, get_object_or_404(Edition, code=code, is_published=True))
+
+
+def _edition_page(request: HttpRequest, edition: Edition) -> HttpResponse:
+    return render(
+        request,
+        "registration/home.html",
+        {
+            "edition": edition,
+            "sessions": _sessions(edition),
+            "state": edition.registration_state(),
+        },
+    )
+
+
+@require_GET
+def booths(request: HttpRequest, code: str, session: str) -> HttpResponse:
+    session_obj = get_object_or_404(
+        Session, edition__code=code, edition__is_published=True, code=session
+    )
+    booth_list = Booth.objects.filter(session=session_obj).select_related("organisation")
+    return render(
+        request,
+        "registration/booths.html",
+        {"edition": session_obj.edition, "session": session_obj, "booths": booth_list},
+    )
+
+
+def _edition_open_or_page(request: HttpRequest, code: str) -> tuple[Edition, HttpResponse | None]:
+    edition = get_object_or_404(Edition, code=code, is_published=True)
+    if not edition.registration_is_open():
+        return edition, render(request, "registration/closed.html", {"edition": edition})
+    return edition, None
+
+
+def _store_draft(request: HttpRequest, code: str, data: QueryDict) -> None:
+    request.session[DRAFT_KEY.format(code=code)] = {
+        k: data.getlist(k) for k in data if k != "csrfmiddlewaretoken"
+    }
+
+
+def _load_draft(request: HttpRequest, code: str) -> QueryDict | None:
+    stored = request.session.get(DRAFT_KEY.format(code=code))
+    if stored is None:
+        return None
+    draft = QueryDict(mutable=True)
+    for key, values in stored.items():
+        draft.setlist(key, values)
+    return draft
+
+
+@require_http_methods(["GET", "POST"])
+def apply_input(request: HttpRequest, code: str) -> HttpResponse:
+    """入力: the form. A valid form is kept in the session and shown back on 確認."""
+    edition, closed = _edition_open_or_page(request, code)
+    if closed:
+        return closed
+    if request.method == "POST":
+        group = ApplicationFormGroup(request.POST, edition=edition)
+        if group.is_valid():
+            _store_draft(request, code, request.POST)
+            return redirect("registration:apply_confirm", code=code)
+    else:
+        # Coming back from 確認 to correct something: the answers are still there.
+        draft = _load_draft(request, code)
+        group = ApplicationFormGroup(draft, edition=edition)
+        if draft is not None:
+            group.is_valid()
+    return render(
+        request,
+        "registration/apply_input.html",
+        {
+            "edition": edition,
+            "form": group.form,
+            "children": group.children,
+            "sessions": _sessions(edition),
+            "step": 1,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
+    """確認: the answers to check, then 送信 submits them."""
+    edition, closed = _edition_open_or_page(request, code)
+    if closed:
+        return closed
+    draft = _load_draft(request, code)
+    if draft is None:
+        return redirect("registration:apply_input", code=code)
+    group = ApplicationFormGroup(draft, edition=edition)
+    if not group.is_valid():
+        return redirect("registration:apply_input", code=code)
+    data = group.to_input()
+    if request.method == "POST":
+        try:
+            services.application_submit(edition=edition, data=data, language=_language(request))
+        except services.RegistrationClosed:
+            return render(request, "registration/closed.html", {"edition": edition})
+        del request.session[DRAFT_KEY.format(code=code)]
+        request.session[DONE_KEY.format(code=code)] = data.email
+        return redirect("registration:apply_done", code=code)
+    return render(
+        request, "registration/apply_confirm.html", {"edition": edition, "data": data, "step": 2}
+    )
+
+
+@require_GET
+def apply_done(request: HttpRequest, code: str) -> HttpResponse:
+    """完了: the same words whether or not this address had applied before."""
+    edition = get_object_or_404(Edition, code=code, is_published=True)
+    return render(
+        request,
+        "registration/apply_done.html",
+        {"edition": edition, "email": request.session.get(DONE_KEY.format(code=code)), "step": 3},
+    )
+
+
+def _application_from_token(
+    request: HttpRequest, token: str
+) -> tuple[Application | None, HttpResponse | None]:
+    try:
+        number = read_token(token)
+    except LinkExpired:
+        return None, render(
+            request,
+            "registration/link_problem.html",
+            {"expired": True, "form": ResendLinkForm()},
+            status=410,
+        )
+    except LinkInvalid:
+        return None, render(
+            request,
+            "registration/link_problem.html",
+            {"expired": False, "form": ResendLinkForm()},
+            status=404,
+        )
+    application = get_object_or_404(
+        Application.objects.select_related(
+            "edition", "choice_1__session", "choice_2__session", "choice_3__session"
+        ),
+        number=number,
+    )
+    return application, None
+
+
+@require_GET
+def my_application(request: HttpRequest, token: str) -> HttpResponse:
+    application, problem = _application_from_token(request, token)
+    if problem or application is None:
+        return problem or redirect("registration:home")
+    return render(
+        request,
+        "registration/my_application.html",
+        {
+            "application": application,
+            "token": token,
+            "children": application.childcare_children.all(),
+            "booths": application.booths_of_interest.select_related("session", "organisation"),
+            "can_change": application.can_change(),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def my_application_edit(request: HttpRequest, token: str) -> HttpResponse:
+    application, problem = _application_from_token(request, token)
+    if problem or application is None:
+        return problem or redirect("registration:home")
+    if not application.can_change():
+        messages.info(
+            request,
+            _(
+                "Registration has closed, so the application can no longer be "
+                "changed. Please call the office if something is wrong."
+            ),
+        )
+        return redirect("registration:my_application", token=token)
+    edition = application.edition
+    if request.method == "POST":
+        post = request.POST.copy()
+        # The e-mail address identifies the application and is not changed here.
+        post["email"] = post["email_confirm"] = application.email
+        group = ApplicationFormGroup(post, edition=edition)
+        if group.is_valid():
+            try:
+                services.application_change(application=application, data=group.to_input())
+            except services.NotChangeable:
+                messages.error(request, _("This application can no longer be changed."))
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "Your application has been changed. We have sent "
+                        "you an e-mail with the new details."
+                    ),
+                )
+            return redirect("registration:my_application", token=token)
+    else:
+        initial, children = ApplicationFormGroup.initial_from(application)
+        group = ApplicationFormGroup(edition=edition, initial=initial, children_initial=children)
+    group.form.fields["email"].disabled = True
+    group.form.fields["email_confirm"].disabled = True
+    return render(
+        request,
+        "registration/apply_input.html",
+        {
+            "edition": edition,
+            "form": group.form,
+            "children": group.children,
+            "sessions": _sessions(edition),
+            "editing": application,
+            "token": token,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
+    application, problem = _application_from_token(request, token)
+    if problem or application is None:
+        return problem or redirect("registration:home")
+    if application.status != Application.Status.ACTIVE:
+        return redirect("registration:my_application", token=token)
+    form = WithdrawForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.application_withdraw(application=application)
+        messages.success(
+            request,
+            _("Your application has been withdrawn. We have sent you an e-mail to confirm."),
+        )
+        return redirect("registration:my_application", token=token)
+    return render(
+        request,
+        "registration/withdraw.html",
+        {"application": application, "form": form, "token": token},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def resend_link(request: HttpRequest) -> HttpResponse:
+    """E-mail me my link again. The answer never says whether the address applied."""
+    edition = Edition.objects.current()
+    form = ResendLinkForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and edition is not None:
+        services.application_resend_link(edition=edition, email=form.cleaned_data["email"])
+        return render(
+            request, "registration/resend_link_sent.html", {"email": form.cleaned_data["email"]}
+        )
+    return render(request, "registration/resend_link.html", {"form": form})
+
+
+@require_GET
+def page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
+    return render(request, template, {"edition": Edition.objects.current(), **context})

@@ -1,0 +1,65 @@
+"""The shared fixture world: an edition open for registration, with two sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from seminar_site.celery import app as celery_app
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _missing_service(item: pytest.Item) -> str | None:
+    if "postgres" in item.keywords and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL (CI does)"
+    if "browser" in item.keywords and not CHROMIUM.exists():
+        return "needs Chromium at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """PostgreSQL and browser tests fail in CI when their service is missing, and are skipped
+    loudly elsewhere."""
+    missing = _missing_service(item)
+    if missing and IN_CI:
+        pytest.fail(f"CI must run this test: {missing}", pytrace=False)
+    if missing:
+        pytest.skip(f"SKIPPED LOUDLY: {missing}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"{len(skipped)} TESTS SKIPPED: see reasons above", red=True
+        )
+    terminalreporter.write_line(f"Database used: {connection.vendor}")
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery_and_mail(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Tasks run in-process; e-mails go to Django's locmem outbox."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SITE_URL = "http://testserver"
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    return timezone.now()
+
+
+@pytest.fixture
+def edition(db):  # type: ignore[no-untyped-def]
+    from tests.factories import EditionFactory
+
+    return EditionFactory()
