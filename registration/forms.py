@@ -273,11 +273,7 @@ class ApplicationFormGroup:
         children_ok = self.children.is_valid()
         if form_ok and children_ok:
             self._check_party_and_childcare()
-        return (
-            not self.form.errors
-            and not self.children.errors
-            and not self.children.non_form_errors()
-        )
+        return not self.form.errors and self.children.total_error_count() == 0
 
     def filled_children(self) -> list[dict[str, Any]]:
         return [f.cleaned_data for f in self._filled_child_forms()]

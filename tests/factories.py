@@ -14,6 +14,7 @@ class EditionFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Edition
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"e{n}")
     title_ja = "テストセミナー"
@@ -35,6 +36,7 @@ class EditionFactory(factory.django.DjangoModelFactory):
 class SessionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Session
+        skip_postgeneration_save = True
 
     edition = factory.SubFactory(EditionFactory, sessions=False)
     code = "tama"

@@ -1,0 +1,154 @@
+"""The e-mail outbox: written with the change, sent after commit, exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.db import transaction
+from django.utils import timezone
+
+from registration import mail as outbox
+from registration.models import OutboxEmail
+from registration.services import application_submit
+from registration.tasks import send_outbox_email
+from tests.factories import ApplicationFactory
+
+from .helpers import form_data
+
+
+def submit(edition):  # type: ignore[no-untyped-def]
+    from django.http import QueryDict
+
+    from registration.forms import ApplicationFormGroup
+
+    data = QueryDict(mutable=True)
+    for k, v in form_data(edition).items():
+        data.setlist(k, v if isinstance(v, list) else [str(v)])
+    group = ApplicationFormGroup(data, edition=edition)
+    assert group.is_valid()
+    return application_submit(edition=edition, data=group.to_input(), language="ja")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_email_row_is_written_in_the_same_transaction_as_the_application(edition):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        submit(edition)
+        assert OutboxEmail.objects.count() == 1  # inside: written together
+        raise Boom
+    assert OutboxEmail.objects.count() == 0  # rolled back together
+    assert mail.outbox == []  # and nothing was sent for it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_email_is_sent_only_after_commit(edition):
+    with mock.patch.object(outbox, "schedule_send") as schedule, transaction.atomic():
+        submit(edition)
+        schedule.assert_not_called()
+    schedule.assert_called_once()
+
+
+@pytest.mark.django_db
+def test_the_task_sends_an_email_once_even_if_run_twice(edition):
+    email = outbox.outbox_enqueue(
+        kind="link",
+        to="a@example.jp",
+        language="ja",
+        context={
+            "application": ApplicationFactory(edition=edition),
+            "link": "http://testserver/my/x/",
+        },
+    )
+    send_outbox_email.apply(args=[email.pk])
+    send_outbox_email.apply(args=[email.pk])
+    assert len(mail.outbox) == 1
+    email.refresh_from_db()
+    assert email.status == "sent" and email.attempts == 1 and email.sent_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_never_fails_the_submission_and_the_sweep_sends_later(edition, settings):
+    settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
+    with mock.patch.object(send_outbox_email, "delay", side_effect=ConnectionError("redis down")):
+        application = submit(edition)
+    assert application is not None
+    assert mail.outbox == []
+    assert OutboxEmail.objects.get().status == "queued"
+    assert outbox.outbox_sweep() == 1
+    assert outbox.outbox_sweep() == 0
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_the_sweep_leaves_fresh_emails_to_their_task(edition, settings):
+    settings.OUTBOX_SWEEP_AFTER_SECONDS = 60
+    with mock.patch.object(outbox, "schedule_send"):
+        outbox.outbox_enqueue(
+            kind="link",
+            to="a@example.jp",
+            language="ja",
+            context={"application": ApplicationFactory(edition=edition), "link": "x"},
+        )
+    assert outbox.outbox_sweep() == 0
+    assert outbox.outbox_sweep(now=timezone.now() + dt.timedelta(seconds=61)) == 1
+
+
+@pytest.mark.django_db
+def test_an_email_stuck_in_sending_after_a_worker_died_is_sent_again(edition):
+    with mock.patch.object(outbox, "schedule_send"):
+        email = outbox.outbox_enqueue(
+            kind="link",
+            to="a@example.jp",
+            language="ja",
+            context={"application": ApplicationFactory(edition=edition), "link": "x"},
+        )
+    OutboxEmail.objects.filter(pk=email.pk).update(status="sending", claimed_at=timezone.now())
+    assert outbox.outbox_sweep(now=timezone.now() + dt.timedelta(minutes=5)) == 0
+    assert outbox.outbox_sweep(now=timezone.now() + dt.timedelta(minutes=11)) == 1
+
+
+@pytest.mark.django_db
+def test_a_permanent_smtp_refusal_marks_the_email_failed_and_a_temporary_one_retries(edition):
+    import smtplib
+
+    with mock.patch.object(outbox, "schedule_send"):
+        app = ApplicationFactory(edition=edition)
+        temp = outbox.outbox_enqueue(
+            kind="link", to="a@example.jp", language="ja", context={"application": app, "link": "x"}
+        )
+        perm = outbox.outbox_enqueue(
+            kind="link", to="b@example.jp", language="ja", context={"application": app, "link": "x"}
+        )
+    with mock.patch(
+        "django.core.mail.EmailMultiAlternatives.send",
+        side_effect=smtplib.SMTPResponseException(451, b"try later"),
+    ):
+        outbox.outbox_send(email_id=temp.pk)
+    with mock.patch(
+        "django.core.mail.EmailMultiAlternatives.send",
+        side_effect=smtplib.SMTPResponseException(550, b"no such user"),
+    ):
+        outbox.outbox_send(email_id=perm.pk)
+    temp.refresh_from_db()
+    perm.refresh_from_db()
+    assert temp.status == "queued" and "451" in temp.last_error
+    assert perm.status == "failed" and "550" in perm.last_error
+
+
+@pytest.mark.django_db
+def test_legacy_carrier_addresses_can_be_sent_to(edition):
+    email = outbox.outbox_enqueue(
+        kind="link",
+        to="a..b.@docomo.ne.jp",
+        language="ja",
+        context={"application": ApplicationFactory(edition=edition), "link": "x"},
+    )
+    send_outbox_email.apply(args=[email.pk])
+    email.refresh_from_db()
+    assert email.status == "sent"
+    assert mail.outbox[0].to == ["a..b.@docomo.ne.jp"]
