@@ -30,7 +30,7 @@ run: messages
 	$(PY) manage.py seed_demo
 	@echo "Site: http://$(HOST):$(PORT)/   Admin: http://$(HOST):$(PORT)/admin/   E-mails: var/mail/"
 	@trap 'kill 0' EXIT; \
-	$(CELERY) -A seminar_site worker --pool=solo --loglevel=INFO & \
+	$(CELERY) -A seminar_site worker --pool=solo -Q celery,mail --loglevel=INFO & \
 	$(CELERY) -A seminar_site beat --loglevel=INFO & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -34,7 +34,9 @@ def school_entry_date(born: dt.date) -> dt.date:
 
 
 class ChildcareBand(Localized, models.Model):
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="childcare_bands")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="childcare_bands", verbose_name=_("session")
+    )
     code = models.CharField(
         _("code"), max_length=10, help_text=_("Name in the lottery roll, e.g. 0-2.")
     )
@@ -89,7 +91,10 @@ class Child(models.Model):
     """A child booked for childcare at the venue sessions the application chose."""
 
     application = models.ForeignKey(
-        Application, on_delete=models.CASCADE, related_name="childcare_children"
+        Application,
+        on_delete=models.CASCADE,
+        related_name="childcare_children",
+        verbose_name=_("application"),
     )
     position = models.PositiveSmallIntegerField(default=1)
     name = models.CharField(_("child's name"), max_length=100)

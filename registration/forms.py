@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django.utils import formats
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from childcare.models import ChildcareBand, band_for
@@ -299,9 +299,12 @@ class ApplicationFormGroup:
         if len(kids) > data["children"]:
             form.add_error(
                 "children",
-                _(
-                    "You booked childcare for %(n)d children: please count "
-                    "them among the children coming with you."
+                ngettext(
+                    "You booked childcare for %(n)d child: please count the child among "
+                    "the children coming with you.",
+                    "You booked childcare for %(n)d children: please count them among "
+                    "the children coming with you.",
+                    len(kids),
                 )
                 % {"n": len(kids)},
             )
@@ -324,7 +327,10 @@ class ApplicationFormGroup:
             for option in venues:
                 session = option.session
                 if born > session.date:
-                    child_form.add_error("date_of_birth", _("This date of birth is in the future."))
+                    child_form.add_error(
+                        "date_of_birth",
+                        _("Please check the date of birth: it is after the date of the session."),
+                    )
                     break
                 if band_for(bands.get(session.pk, []), born) is None:
                     ranges = " / ".join(b.label for b in bands.get(session.pk, [])) or "—"

@@ -98,7 +98,9 @@ class Edition(Localized, models.Model):
 
 
 class Session(Localized, models.Model):
-    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="sessions")
+    edition = models.ForeignKey(
+        Edition, on_delete=models.CASCADE, related_name="sessions", verbose_name=_("edition")
+    )
     code = models.SlugField(_("code"), max_length=20)
     name_ja = models.CharField(_("name (Japanese)"), max_length=100)
     name_en = models.CharField(_("name (English)"), max_length=100)
@@ -169,7 +171,9 @@ class Option(models.Model):
         VENUE = "venue", _("At the venue")
         ONLINE = "online", _("Online")
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="options")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="options", verbose_name=_("session")
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     capacity = models.PositiveIntegerField(
         _("capacity"), help_text=_("Venue: people (children included). Online: applications.")
@@ -239,8 +243,15 @@ class Organisation(Localized, models.Model):
 
 
 class Booth(models.Model):
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="booths")
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="booths")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="booths", verbose_name=_("session")
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="booths",
+        verbose_name=_("organisation"),
+    )
     number = models.PositiveSmallIntegerField(_("booth number"))
 
     class Meta:
@@ -307,7 +318,9 @@ class Application(models.Model):
         JA = "ja", "日本語"
         EN = "en", "English"
 
-    edition = models.ForeignKey(Edition, on_delete=models.PROTECT, related_name="applications")
+    edition = models.ForeignKey(
+        Edition, on_delete=models.PROTECT, related_name="applications", verbose_name=_("edition")
+    )
     number = models.CharField(
         _("application number"),
         max_length=NUMBER_LENGTH,
@@ -487,9 +500,17 @@ class DuplicateFlag(models.Model):
         MARKED = "marked", _("Marked duplicate or invalid")
 
     application = models.ForeignKey(
-        Application, on_delete=models.CASCADE, related_name="duplicate_flags"
+        Application,
+        on_delete=models.CASCADE,
+        related_name="duplicate_flags",
+        verbose_name=_("application"),
     )
-    other = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="+")
+    other = models.ForeignKey(
+        Application,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("possible duplicate of"),
+    )
     reason = models.CharField(_("reason"), max_length=10, choices=Reason.choices)
     resolution = models.CharField(
         _("resolution"), max_length=10, choices=Resolution.choices, blank=True, default=""
@@ -497,7 +518,12 @@ class DuplicateFlag(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
 
     class Meta:
@@ -534,7 +560,12 @@ class OutboxEmail(models.Model):
         WITHDRAWN = "withdrawn", _("Withdrawal confirmed")
 
     application = models.ForeignKey(
-        Application, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+        Application,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="emails",
+        verbose_name=_("application"),
     )
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     to = models.EmailField(_("to"), max_length=254)
@@ -588,10 +619,20 @@ class AuditEvent(models.Model):
     )
     action = models.CharField(_("action"), max_length=50, db_index=True)
     edition = models.ForeignKey(
-        Edition, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Edition,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("edition"),
     )
     application = models.ForeignKey(
-        Application, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        Application,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        verbose_name=_("application"),
     )
     data: models.JSONField[Any] = models.JSONField(_("details"), default=dict, blank=True)
     reason = models.TextField(_("reason"), blank=True)

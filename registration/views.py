@@ -270,7 +270,7 @@ def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
         return problem or redirect("registration:home")
     if application.status != Application.Status.ACTIVE:
         return redirect("registration:my_application", token=token)
-    form = WithdrawForm(request.POST or None)
+    form = WithdrawForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         services.application_withdraw(application=application)
         messages.success(
@@ -289,7 +289,7 @@ def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
 def resend_link(request: HttpRequest) -> HttpResponse:
     """E-mail me my link again. The answer never says whether the address applied."""
     edition = Edition.objects.current()
-    form = ResendLinkForm(request.POST or None)
+    form = ResendLinkForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid() and edition is not None:
         services.application_resend_link(edition=edition, email=form.cleaned_data["email"])
         return render(

@@ -21,7 +21,13 @@ _INSECURE_KEY = "embedded-mode-only-not-secret"
 SECRET_KEY = env.str("SECRET_KEY", default=_INSECURE_KEY)
 if not DEBUG and SECRET_KEY == _INSECURE_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DJANGO_DEBUG is false.")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+# Loopback stays allowed so that container health checks reach /healthz.
+ALLOWED_HOSTS = [
+    *env.list("ALLOWED_HOSTS", default=["testserver"]),
+    "localhost",
+    "127.0.0.1",
+    "[::1]",
+]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -152,6 +158,8 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     _broker = VAR_DIR / "broker"
+    for _folder in ("queue", "processed"):
+        (_broker / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker / "queue"),
@@ -169,6 +177,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Mail has its own queue (and worker in production) so a slow mail server delays nothing else.
+CELERY_TASK_ROUTES = {"registration.tasks.send_outbox_email": {"queue": "mail"}}
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "registration.tasks.outbox_sweep", "schedule": 60.0},
 }

@@ -1,0 +1,95 @@
+"""docker-compose.yml cannot run here (no Docker engine), so read it carefully instead."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.core.management import get_commands
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_it_runs_the_production_shape():
+    assert {"web", "worker", "mail-worker", "beat", "postgres", "redis"} <= set(SERVICES)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_long_running_service_has_a_health_check(name):
+    if name == "migrate":
+        assert SERVICES[name]["restart"] == "no"
+        return
+    assert SERVICES[name]["healthcheck"]["test"]
+
+
+def _app_commands() -> list[list[str]]:
+    return [
+        s["command"]
+        for s in SERVICES.values()
+        if s.get("build") or "image" in s and s["image"].startswith("seminar")
+    ]
+
+
+def test_every_manage_py_command_exists():
+    commands = [c for c in _app_commands() if c[:2] == ["python", "manage.py"]]
+    assert commands
+    for command in commands:
+        assert command[2] in get_commands(), command
+
+
+def test_gunicorn_runs_the_projects_wsgi_app_with_its_config_file():
+    [web] = [c for c in _app_commands() if c[0] == "gunicorn"]
+    config = web[web.index("--config") + 1]
+    assert (ROOT / config).is_file()
+    module, attribute = web[-1].split(":")
+    assert hasattr(importlib.import_module(module), attribute)
+    assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE
+
+
+def test_the_workers_consume_every_queue_tasks_are_routed_to():
+    celery = [c for c in _app_commands() if c[0] == "celery"]
+    assert all(c[c.index("-A") + 1] == "seminar_site" for c in celery)
+    consumed = {q for c in celery if "worker" in c for q in c[c.index("-Q") + 1].split(",")}
+    routed = {r["queue"] for r in settings.CELERY_TASK_ROUTES.values()} | {"celery"}
+    assert routed <= consumed
+    assert any("beat" in c for c in celery)
+
+
+def test_redis_never_evicts_and_persists():
+    command = " ".join(SERVICES["redis"]["command"])
+    assert "--maxmemory-policy noeviction" in command and "--appendonly yes" in command
+
+
+def test_secrets_come_from_the_environment_and_the_app_runs_in_production_mode():
+    env = SERVICES["web"]["environment"]
+    assert env["DJANGO_DEBUG"] == "false"
+    for name in ("SECRET_KEY", "EMAIL_URL", "ALLOWED_HOSTS"):
+        assert env[name].startswith("${") and ":?" in env[name], name
+
+
+def test_the_dockerfile_installs_the_project_and_builds_messages_and_static():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11" in dockerfile
+    assert "compilemessages" in dockerfile and "collectstatic" in dockerfile
+
+
+def test_production_mode_refuses_to_start_without_a_secret_key():
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
+    env.update(DJANGO_DEBUG="false", DJANGO_SETTINGS_MODULE="seminar_site.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr

@@ -1,0 +1,66 @@
+"""Races the database must settle, on PostgreSQL with real threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.http import QueryDict
+
+from registration.forms import ApplicationFormGroup
+from registration.models import Application, OutboxEmail
+from registration.services import application_submit
+
+from .helpers import form_data
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _input(edition, **overrides):  # type: ignore[no-untyped-def]
+    data = QueryDict(mutable=True)
+    for k, v in form_data(edition, **overrides).items():
+        data.setlist(k, v if isinstance(v, list) else [str(v)])
+    group = ApplicationFormGroup(data, edition=edition)
+    assert group.is_valid()
+    return group.to_input()
+
+
+def run_at_once(n, target):  # type: ignore[no-untyped-def]
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+
+
+def test_the_same_email_submitted_at_once_from_eight_phones_makes_one_application(edition):
+    assert connection.vendor == "postgresql"
+    data = [_input(edition, family_name=f"山田{i}") for i in range(8)]
+    run_at_once(8, lambda i: application_submit(edition=edition, data=data[i], language="ja"))
+    assert Application.objects.count() == 1
+    kinds = sorted(OutboxEmail.objects.values_list("kind", flat=True))
+    assert kinds == ["already_applied"] * 7 + ["receipt"]
+
+
+def test_the_database_refuses_a_second_active_application_for_an_email(edition):
+    from django.db import IntegrityError
+
+    from tests.factories import ApplicationFactory
+
+    ApplicationFactory(edition=edition, email="same@example.jp")
+    with pytest.raises(IntegrityError):
+        ApplicationFactory(edition=edition, email="SAME@example.jp")
