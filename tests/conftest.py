@@ -17,9 +17,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _missing_service(item: pytest.Item) -> str | None:
-    if "postgres" in item.keywords and connection.vendor != "postgresql":
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
         return "needs PostgreSQL: set DATABASE_URL (CI does)"
-    if "browser" in item.keywords and not CHROMIUM.exists():
+    if item.get_closest_marker("browser") and not CHROMIUM.exists():
         return "needs Chromium at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)"
     return None
 
