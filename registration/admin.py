@@ -145,7 +145,7 @@ class ChildcareFilter(admin.SimpleListFilter):
     title = _("childcare")
     parameter_name = "childcare"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [("yes", _("Booked childcare")), ("no", _("No childcare"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -161,7 +161,7 @@ class MunicipalityFilter(admin.SimpleListFilter):
     title = _("municipality")
     parameter_name = "municipality"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return municipalities.choices()
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -183,7 +183,7 @@ class DuplicateFilter(admin.SimpleListFilter):
     title = _("duplicate flag")
     parameter_name = "flagged"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         return [("open", _("Flagged, not yet reviewed")), ("any", _("Flagged at any time"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -213,7 +213,7 @@ class AuditEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = AuditEvent
     extra = 0
     fields = ["at", "actor_label", "action", "reason", "data"]
-    readonly_fields = fields
+    readonly_fields = ["at", "actor_label", "action", "reason", "data"]
     ordering = ["at", "id"]
 
 

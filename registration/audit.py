@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from .models import Application, AuditEvent, Edition
 
@@ -15,7 +15,7 @@ SYSTEM = "system"
 def log_action(
     action: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_label: str = SYSTEM,
     application: Application | None = None,
     edition: Edition | None = None,

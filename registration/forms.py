@@ -35,7 +35,7 @@ class LineField(forms.CharField):
 
 class KanaField(LineField):
     def to_python(self, value: Any) -> str:
-        return to_katakana(super().to_python(value))
+        return to_katakana(super().to_python(value) or "")
 
     def validate(self, value: Any) -> None:
         super().validate(value)
@@ -184,7 +184,7 @@ class ApplicationForm(forms.Form):
             .select_related("session", "organisation")
             .order_by("session__date", "number")
         )
-        self.fields["municipality"].choices = [
+        self.fields["municipality"].choices = [  # type: ignore[attr-defined]
             ("", gettext("Please choose")),
             *municipalities.choices(),
         ]

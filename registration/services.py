@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -250,7 +250,7 @@ def application_change(
 def application_withdraw(
     *,
     application: Application,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     reason: str = "",
     now: dt.datetime | None = None,
 ) -> bool:

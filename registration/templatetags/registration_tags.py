@@ -14,15 +14,19 @@ register = template.Library()
 @register.inclusion_tag("registration/_summary.html")
 def application_summary(a: Application | ApplicationInput) -> dict[str, Any]:
     """The same summary on 確認, on My application and in e-mails, for a draft or a saved one."""
+    kids: list[Any]
+    fallback: str
     if isinstance(a, Application):
         choices = a.choices
         kids = list(a.childcare_children.all())
         booths = list(a.booths_of_interest.select_related("session", "organisation"))
         grades = a.grade_codes
-        fallback = a.get_childcare_fallback_display()
+        fallback = str(a.get_childcare_fallback_display())
     else:
         choices, kids, booths, grades = a.choices, a.childcare_children, a.booths, a.grades
-        fallback = Application.Fallback(a.childcare_fallback).label if a.childcare_fallback else ""
+        fallback = (
+            str(Application.Fallback(a.childcare_fallback).label) if a.childcare_fallback else ""
+        )
     return {
         "a": a,
         "choices": choices,

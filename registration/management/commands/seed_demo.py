@@ -99,8 +99,8 @@ FREE_SCHOOLS = {
 }
 
 
-def _tokyo(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TOKYO)
+def _tokyo(year: int, month: int, day: int, hour: int, minute: int, second: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=TOKYO)
 
 
 class Command(BaseCommand):
