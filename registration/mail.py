@@ -1,9 +1,13 @@
-"""The e-mail outbox: write in the caller's transaction, send after commit, sweep what was left.
+"""The e-mail outbox: a row written in the caller's transaction, sent after commit, swept later.
+
+A row names what to send (kind, application, language); the message is rendered when it is
+sent, from data that is committed by then. So a draw can queue 100,000 result e-mails in its
+own transaction with one bulk insert.
 
 Sending is claimed with a conditional update (queued → sending), so a task that runs twice, or
-the sweep racing the task, sends an e-mail once. A worker killed between the SMTP hand-off and
-the "sent" update leaves the row in "sending"; the sweep re-queues it after
-OUTBOX_STALE_SENDING_SECONDS, which is the one window in which a duplicate can go out.
+the sweep racing a task, sends an e-mail once. A worker killed between the SMTP hand-off and the
+"sent" update leaves the row in "sending"; the sweep re-queues it after
+OUTBOX_STALE_SENDING_SECONDS, the one window in which a duplicate can go out.
 """
 
 from __future__ import annotations
@@ -11,51 +15,53 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from .models import Application, OutboxEmail
+from .tokens import my_application_url
 
 log = logging.getLogger(__name__)
 
 OUTBOX_STALE_SENDING_SECONDS = 600
+BATCH_SIZE = 200
 
 
-def outbox_enqueue(
-    *,
-    kind: str,
-    to: str,
-    language: str,
-    context: dict[str, Any],
-    application: Application | None = None,
-) -> OutboxEmail:
-    """Render ``emails/<kind>`` in ``language`` and queue it; sent once the transaction commits."""
-    with translation.override(language):
-        ctx = {"office_phone": settings.OFFICE_PHONE, "site_url": settings.SITE_URL, **context}
-        subject = " ".join(render_to_string(f"emails/{kind}_subject.txt", ctx).split())
-        body_text = render_to_string(f"emails/{kind}.txt", ctx)
-        body_html = render_to_string(f"emails/{kind}.html", ctx)
+def outbox_enqueue(*, kind: str, application: Application, to: str | None = None) -> OutboxEmail:
+    """Queue one e-mail to the parent (or to ``to``); it is sent once the transaction commits."""
     email = OutboxEmail.objects.create(
         application=application,
         kind=kind,
-        to=to,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        language=language,
+        to=to or application.email,
+        language=application.language,
     )
     transaction.on_commit(lambda: schedule_send(email.pk))
     return email
 
 
+def outbox_enqueue_bulk(*, kind: str, applications: Iterable[Application]) -> int:
+    """Queue one e-mail per application with one insert; a drain task sends them after commit."""
+    rows = OutboxEmail.objects.bulk_create(
+        (
+            OutboxEmail(application=a, kind=kind, to=a.email, language=a.language)
+            for a in applications
+        ),
+        batch_size=5000,
+    )
+    transaction.on_commit(schedule_drain)
+    return len(rows)
+
+
 def schedule_send(email_id: int) -> None:
-    """Hand the e-mail to a worker. Never raises: if the broker is down the sweep sends it."""
+    """Hand one e-mail to a worker. Never raises: if the broker is down the sweep sends it."""
     from .tasks import send_outbox_email
 
     try:
@@ -66,28 +72,72 @@ def schedule_send(email_id: int) -> None:
         )
 
 
-def outbox_send(*, email_id: int) -> bool:
-    """Send one queued e-mail. Returns True if this call sent it."""
-    now = timezone.now()
-    claimed = OutboxEmail.objects.filter(pk=email_id, status=OutboxEmail.Status.QUEUED).update(
-        status=OutboxEmail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+def schedule_drain() -> None:
+    from .tasks import outbox_drain
+
+    try:
+        outbox_drain.delay()
+    except Exception:
+        log.warning("Could not enqueue the outbox drain; the sweep will send", exc_info=True)
+
+
+def render(email: OutboxEmail) -> tuple[str, str, str]:
+    """Subject, text and HTML of an e-mail, in the parent's language."""
+    assert email.application is not None
+    application = email.application
+    context: dict[str, Any] = {
+        "application": application,
+        "link": my_application_url(application.number, email.language),
+        "office_phone": settings.OFFICE_PHONE,
+        "site_url": settings.SITE_URL,
+    }
+    if email.kind in (OutboxEmail.Kind.RESULT,):
+        from lottery.results import result_context
+
+        context.update(result_context(application))
+    with translation.override(email.language):
+        subject = " ".join(render_to_string(f"emails/{email.kind}_subject.txt", context).split())
+        text = render_to_string(f"emails/{email.kind}.txt", context)
+        html = render_to_string(f"emails/{email.kind}.html", context)
+    return subject, text, html
+
+
+def _claim(email_ids: list[int]) -> list[OutboxEmail]:
+    """Claim queued e-mails for this worker; any already claimed elsewhere are left out."""
+    claimed = []
+    for pk in email_ids:
+        if OutboxEmail.objects.filter(pk=pk, status=OutboxEmail.Status.QUEUED).update(
+            status=OutboxEmail.Status.SENDING,
+            claimed_at=timezone.now(),
+            attempts=F("attempts") + 1,
+        ):
+            claimed.append(pk)
+    return list(
+        OutboxEmail.objects.filter(pk__in=claimed).select_related(
+            "application__edition",
+            "application__choice_1__session",
+            "application__choice_2__session",
+            "application__choice_3__session",
+        )
     )
-    if claimed != 1:
-        return False  # already sent, being sent, or failed for good
-    email = OutboxEmail.objects.get(pk=email_id)
+
+
+def _send_claimed(email: OutboxEmail, connection: BaseEmailBackend) -> bool:
+    subject, text, html = render(email)
     message = EmailMultiAlternatives(
-        subject=email.subject,
-        body=email.body_text,
+        subject=subject,
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
+        connection=connection,
     )
-    if email.body_html:
-        message.attach_alternative(email.body_html, "text/html")
+    message.attach_alternative(html, "text/html")
     try:
         message.send()
     except smtplib.SMTPResponseException as e:
-        permanent = 500 <= e.smtp_code < 600
-        _record_failure(email, f"{e.smtp_code} {e.smtp_error!r}", permanent=permanent)
+        _record_failure(
+            email, f"{e.smtp_code} {e.smtp_error!r}", permanent=500 <= e.smtp_code < 600
+        )
         return False
     except smtplib.SMTPRecipientsRefused as e:
         _record_failure(email, repr(e.recipients), permanent=True)
@@ -96,7 +146,12 @@ def outbox_send(*, email_id: int) -> bool:
         _record_failure(email, repr(e), permanent=False)
         return False
     OutboxEmail.objects.filter(pk=email.pk).update(
-        status=OutboxEmail.Status.SENT, sent_at=timezone.now(), last_error=""
+        status=OutboxEmail.Status.SENT,
+        sent_at=timezone.now(),
+        last_error="",
+        subject=subject,
+        body_text=text,
+        body_html=html,
     )
     return True
 
@@ -107,19 +162,47 @@ def _record_failure(email: OutboxEmail, error: str, *, permanent: bool) -> None:
     OutboxEmail.objects.filter(pk=email.pk).update(status=status, last_error=error[:2000])
 
 
-def outbox_sweep(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+def outbox_send_many(email_ids: list[int]) -> int:
+    """Send these e-mails over one SMTP connection; returns how many this call sent."""
+    emails = _claim(email_ids)
+    if not emails:
+        return 0
+    with get_connection() as connection:
+        return sum(_send_claimed(email, connection) for email in emails)
+
+
+def outbox_send(*, email_id: int) -> bool:
+    return outbox_send_many([email_id]) == 1
+
+
+def _due(before: dt.datetime, limit: int) -> list[int]:
+    return list(
+        OutboxEmail.objects.filter(status=OutboxEmail.Status.QUEUED, created_at__lte=before)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def outbox_drain(*, limit: int = 100_000) -> int:
+    """Send every queued e-mail, a batch per connection. Returns how many were sent."""
+    sent = 0
+    while sent < limit:
+        batch = _due(timezone.now(), BATCH_SIZE)
+        if not batch:
+            break
+        sent_now = outbox_send_many(batch)
+        sent += sent_now
+        if sent_now == 0 and len(batch) < BATCH_SIZE:
+            break  # what is left keeps failing for now: the sweep retries later
+    return sent
+
+
+def outbox_sweep(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
     """Send what a lost task left behind. Returns how many e-mails were sent."""
     now = now or timezone.now()
     OutboxEmail.objects.filter(
         status=OutboxEmail.Status.SENDING,
         claimed_at__lt=now - dt.timedelta(seconds=OUTBOX_STALE_SENDING_SECONDS),
     ).update(status=OutboxEmail.Status.QUEUED)
-    due = (
-        OutboxEmail.objects.filter(
-            status=OutboxEmail.Status.QUEUED,
-            created_at__lte=now - dt.timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS),
-        )
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    return sum(outbox_send(email_id=pk) for pk in list(due))
+    due = _due(now - dt.timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS), limit)
+    return sum(outbox_send_many(due[i : i + BATCH_SIZE]) for i in range(0, len(due), BATCH_SIZE))

@@ -558,6 +558,7 @@ class OutboxEmail(models.Model):
         LINK = "link", _("My application link")
         CHANGED = "changed", _("Application changed")
         WITHDRAWN = "withdrawn", _("Withdrawal confirmed")
+        RESULT = "result", _("Lottery result")
 
     application = models.ForeignKey(
         Application,
@@ -569,8 +570,8 @@ class OutboxEmail(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     to = models.EmailField(_("to"), max_length=254)
-    subject = models.CharField(_("subject"), max_length=200)
-    body_text = models.TextField(_("text body"))
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body_text = models.TextField(_("text body"), blank=True)
     body_html = models.TextField(_("HTML body"), blank=True)
     language = models.CharField(_("language"), max_length=2, default="ja")
     status = models.CharField(

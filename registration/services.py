@@ -15,7 +15,6 @@ from childcare.models import Child
 from . import audit
 from .mail import outbox_enqueue
 from .models import Application, Booth, DuplicateFlag, Edition, Option, OutboxEmail
-from .tokens import my_application_url
 
 
 class RegistrationClosed(Exception):
@@ -81,13 +80,6 @@ class ApplicationInput:
         }
 
 
-def _email_context(application: Application) -> dict[str, object]:
-    return {
-        "application": application,
-        "link": my_application_url(application.number, application.language),
-    }
-
-
 def application_submit(
     *, edition: Edition, data: ApplicationInput, language: str, now: dt.datetime | None = None
 ) -> Application | None:
@@ -122,13 +114,7 @@ def _submit(
 ) -> Application | None:
     existing = Application.objects.active().with_email(data.email).filter(edition=edition).first()
     if existing is not None:
-        outbox_enqueue(
-            kind=OutboxEmail.Kind.ALREADY_APPLIED,
-            to=data.email,
-            language=existing.language,
-            application=existing,
-            context=_email_context(existing),
-        )
+        outbox_enqueue(kind=OutboxEmail.Kind.ALREADY_APPLIED, application=existing, to=data.email)
         audit.log_action(
             "application.second_attempt", actor_label=audit.PARENT, application=existing
         )
@@ -145,13 +131,7 @@ def _submit(
     )
     _save_children_and_booths(application, data)
     flag_duplicates(application)
-    outbox_enqueue(
-        kind=OutboxEmail.Kind.RECEIPT,
-        to=application.email,
-        language=application.language,
-        application=application,
-        context=_email_context(application),
-    )
+    outbox_enqueue(kind=OutboxEmail.Kind.RECEIPT, application=application)
     audit.log_action("application.submitted", actor_label=audit.PARENT, application=application)
     return application
 
@@ -236,13 +216,7 @@ def application_change(
         application=application,
         data={"changed": sorted(changed)},
     )
-    outbox_enqueue(
-        kind=OutboxEmail.Kind.CHANGED,
-        to=application.email,
-        language=application.language,
-        application=application,
-        context=_email_context(application),
-    )
+    outbox_enqueue(kind=OutboxEmail.Kind.CHANGED, application=application)
     return application
 
 
@@ -272,13 +246,7 @@ def application_withdraw(
         application=application,
         reason=reason,
     )
-    outbox_enqueue(
-        kind=OutboxEmail.Kind.WITHDRAWN,
-        to=application.email,
-        language=application.language,
-        application=application,
-        context=_email_context(application),
-    )
+    outbox_enqueue(kind=OutboxEmail.Kind.WITHDRAWN, application=application)
     return True
 
 
@@ -294,11 +262,5 @@ def application_resend_link(*, edition: Edition, email: str) -> None:
     # "active" sorts first; a withdrawn application can still be viewed.
     if application is None:
         return
-    outbox_enqueue(
-        kind=OutboxEmail.Kind.LINK,
-        to=application.email,
-        language=application.language,
-        application=application,
-        context=_email_context(application),
-    )
+    outbox_enqueue(kind=OutboxEmail.Kind.LINK, application=application)
     audit.log_action("application.link_resent", actor_label=audit.PARENT, application=application)

@@ -9,5 +9,10 @@ def send_outbox_email(email_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def outbox_drain() -> None:
+    mail.outbox_drain()
+
+
+@shared_task(ignore_result=True)
 def outbox_sweep() -> None:
     mail.outbox_sweep()

@@ -178,7 +178,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 # Mail has its own queue (and worker in production) so a slow mail server delays nothing else.
-CELERY_TASK_ROUTES = {"registration.tasks.send_outbox_email": {"queue": "mail"}}
+CELERY_TASK_ROUTES = {
+    "registration.tasks.send_outbox_email": {"queue": "mail"},
+    "registration.tasks.outbox_drain": {"queue": "mail"},
+    "registration.tasks.outbox_sweep": {"queue": "mail"},
+}
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "registration.tasks.outbox_sweep", "schedule": 60.0},
 }

@@ -34,8 +34,11 @@ def test_the_list_shows_what_staff_need_without_a_query_per_row(staff_client, ed
     with CaptureQueriesContext(connection) as few:
         staff_client.get(CHANGELIST)
     for i in range(30):
-        ApplicationFactory(edition=edition, choice_2=option(edition, "center:online"),
-                           choice_3=option(edition, "tama:online"))
+        ApplicationFactory(
+            edition=edition,
+            choice_2=option(edition, "center:online"),
+            choice_3=option(edition, "tama:online"),
+        )
     with CaptureQueriesContext(connection) as many:
         response = staff_client.get(CHANGELIST)
     assert response.status_code == 200
@@ -44,28 +47,38 @@ def test_the_list_shows_what_staff_need_without_a_query_per_row(staff_client, ed
     assert "tama:venue" in html and "center:online" in html
 
 
-@pytest.mark.parametrize("term", ["number", "山田", "ヤマダ", "やまだ", "parent", "090-",
-                                  "0900"])
+@pytest.mark.parametrize("term", ["number", "山田", "ヤマダ", "やまだ", "parent", "090-", "0900"])
 def test_staff_can_find_an_application_by_what_the_parent_says_on_the_phone(
-        staff_client, edition, term):
-    target = ApplicationFactory(edition=edition, email="parent-x@example.jp",
-                                phone="09000001234")
-    ApplicationFactory(edition=edition, family_name="佐藤", family_name_kana="サトウ",
-                       email="other@example.jp", phone="08011112222")
+    staff_client, edition, term
+):
+    target = ApplicationFactory(edition=edition, email="parent-x@example.jp", phone="09000001234")
+    ApplicationFactory(
+        edition=edition,
+        family_name="佐藤",
+        family_name_kana="サトウ",
+        email="other@example.jp",
+        phone="08011112222",
+    )
     query = {"number": target.number, "090-": "090-0000-1234"}.get(term, term)
     response = staff_client.get(CHANGELIST, {"q": query})
     assert numbers(response) == {target.number}
 
 
 def test_staff_can_filter_by_session_option_childcare_municipality_grade_and_flag(
-        staff_client, edition):
+    staff_client, edition
+):
     from datetime import date
 
     tama = ApplicationFactory(edition=edition, municipality="hachioji", grades="e4,m1")
-    center = ApplicationFactory(edition=edition, choice_1=option(edition, "center:online"),
-                                municipality="shinjuku", grades="e2")
-    Child.objects.create(application=tama, name="太郎", name_kana="タロウ",
-                         date_of_birth=date(2022, 5, 1))
+    center = ApplicationFactory(
+        edition=edition,
+        choice_1=option(edition, "center:online"),
+        municipality="shinjuku",
+        grades="e2",
+    )
+    Child.objects.create(
+        application=tama, name="太郎", name_kana="タロウ", date_of_birth=date(2022, 5, 1)
+    )
     DuplicateFlag.objects.create(application=center, other=tama, reason="phone")
     session = option(edition, "center:online").session
     cases = {
@@ -82,21 +95,34 @@ def test_staff_can_filter_by_session_option_childcare_municipality_grade_and_fla
         assert numbers(response) == expected, param
 
 
-def test_the_application_page_shows_children_flags_and_history(staff_client, edition,
-                                                               django_capture_on_commit_callbacks):
+def test_the_application_page_shows_children_flags_and_history(
+    staff_client, edition, django_capture_on_commit_callbacks
+):
     from registration import audit
 
     application = ApplicationFactory(edition=edition)
     audit.log_action("application.submitted", actor_label=audit.PARENT, application=application)
     response = staff_client.get(
-        reverse("admin:registration_application_change", args=[application.pk]))
+        reverse("admin:registration_application_change", args=[application.pk])
+    )
     assert response.status_code == 200
     assert "application.submitted" in response.content.decode()
 
 
-@pytest.mark.parametrize("model", ["edition", "session", "option", "organisation", "booth",
-                                   "application", "duplicateflag", "outboxemail",
-                                   "auditevent"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "edition",
+        "session",
+        "option",
+        "organisation",
+        "booth",
+        "application",
+        "duplicateflag",
+        "outboxemail",
+        "auditevent",
+    ],
+)
 def test_every_model_has_a_working_admin_list(staff_client, edition, model):
     ApplicationFactory(edition=edition)
     assert staff_client.get(reverse(f"admin:registration_{model}_changelist")).status_code == 200
@@ -113,5 +139,9 @@ def test_nobody_edits_the_audit_log_or_the_outbox_by_hand(staff_client, edition)
     event = audit.log_action("x", application=ApplicationFactory(edition=edition))
     page = staff_client.get(reverse("admin:registration_auditevent_change", args=[event.pk]))
     assert b'type="submit"' not in page.content or b"_save" not in page.content
-    assert staff_client.post(reverse("admin:registration_auditevent_delete",
-                                     args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        staff_client.post(
+            reverse("admin:registration_auditevent_delete", args=[event.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )

@@ -56,13 +56,7 @@ def test_the_email_is_sent_only_after_commit(edition):
 @pytest.mark.django_db
 def test_the_task_sends_an_email_once_even_if_run_twice(edition):
     email = outbox.outbox_enqueue(
-        kind="link",
-        to="a@example.jp",
-        language="ja",
-        context={
-            "application": ApplicationFactory(edition=edition),
-            "link": "http://testserver/my/x/",
-        },
+        kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
     )
     send_outbox_email.apply(args=[email.pk])
     send_outbox_email.apply(args=[email.pk])
@@ -89,10 +83,7 @@ def test_the_sweep_leaves_fresh_emails_to_their_task(edition, settings):
     settings.OUTBOX_SWEEP_AFTER_SECONDS = 60
     with mock.patch.object(outbox, "schedule_send"):
         outbox.outbox_enqueue(
-            kind="link",
-            to="a@example.jp",
-            language="ja",
-            context={"application": ApplicationFactory(edition=edition), "link": "x"},
+            kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
         )
     assert outbox.outbox_sweep() == 0
     assert outbox.outbox_sweep(now=timezone.now() + dt.timedelta(seconds=61)) == 1
@@ -102,10 +93,7 @@ def test_the_sweep_leaves_fresh_emails_to_their_task(edition, settings):
 def test_an_email_stuck_in_sending_after_a_worker_died_is_sent_again(edition):
     with mock.patch.object(outbox, "schedule_send"):
         email = outbox.outbox_enqueue(
-            kind="link",
-            to="a@example.jp",
-            language="ja",
-            context={"application": ApplicationFactory(edition=edition), "link": "x"},
+            kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
         )
     OutboxEmail.objects.filter(pk=email.pk).update(status="sending", claimed_at=timezone.now())
     assert outbox.outbox_sweep(now=timezone.now() + dt.timedelta(minutes=5)) == 0
@@ -118,12 +106,8 @@ def test_a_permanent_smtp_refusal_marks_the_email_failed_and_a_temporary_one_ret
 
     with mock.patch.object(outbox, "schedule_send"):
         app = ApplicationFactory(edition=edition)
-        temp = outbox.outbox_enqueue(
-            kind="link", to="a@example.jp", language="ja", context={"application": app, "link": "x"}
-        )
-        perm = outbox.outbox_enqueue(
-            kind="link", to="b@example.jp", language="ja", context={"application": app, "link": "x"}
-        )
+        temp = outbox.outbox_enqueue(kind="link", application=app, to="a@example.jp")
+        perm = outbox.outbox_enqueue(kind="link", application=app, to="b@example.jp")
     with mock.patch(
         "django.core.mail.EmailMultiAlternatives.send",
         side_effect=smtplib.SMTPResponseException(451, b"try later"),
@@ -143,10 +127,7 @@ def test_a_permanent_smtp_refusal_marks_the_email_failed_and_a_temporary_one_ret
 @pytest.mark.django_db
 def test_legacy_carrier_addresses_can_be_sent_to(edition):
     email = outbox.outbox_enqueue(
-        kind="link",
-        to="a..b.@docomo.ne.jp",
-        language="ja",
-        context={"application": ApplicationFactory(edition=edition), "link": "x"},
+        kind="link", application=ApplicationFactory(edition=edition), to="a..b.@docomo.ne.jp"
     )
     send_outbox_email.apply(args=[email.pk])
     email.refresh_from_db()

@@ -18,9 +18,17 @@ pytestmark = pytest.mark.django_db
 def public_urls(edition: Edition) -> list[str]:
     token = make_token(ApplicationFactory(edition=edition).number)
     return [
-        "/", f"/{edition.code}/", f"/{edition.code}/booths/tama/", f"/{edition.code}/apply/",
-        f"/{edition.code}/apply/done/", "/privacy/", "/how-the-lottery-works/", "/my/",
-        f"/my/{token}/", f"/my/{token}/change/", f"/my/{token}/withdraw/",
+        "/",
+        f"/{edition.code}/",
+        f"/{edition.code}/booths/tama/",
+        f"/{edition.code}/apply/",
+        f"/{edition.code}/apply/done/",
+        "/privacy/",
+        "/how-the-lottery-works/",
+        "/my/",
+        f"/my/{token}/",
+        f"/my/{token}/change/",
+        f"/my/{token}/withdraw/",
     ]
 
 
@@ -65,8 +73,13 @@ def test_the_catalogue_covers_every_string_in_the_source(tmp_path):
     before = {e.msgid for e in polib.pofile(str(po_path))}
     copy = tmp_path / "django.po"
     copy.write_bytes(po_path.read_bytes())
-    call_command("makemessages", locale=["ja"], ignore_patterns=[".venv", "tests", "bench"],
-                 verbosity=0, no_obsolete=True)
+    call_command(
+        "makemessages",
+        locale=["ja"],
+        ignore_patterns=[".venv", "tests", "bench"],
+        verbosity=0,
+        no_obsolete=True,
+    )
     try:
         after = {e.msgid for e in polib.pofile(str(po_path)) if not e.obsolete}
     finally:
@@ -81,8 +94,10 @@ def test_closed_registration_is_refused_politely(client):
 
     from tests.factories import EditionFactory
 
-    edition = EditionFactory(registration_opens_at=timezone.now() - timedelta(days=30),
-                             registration_closes_at=timezone.now() - timedelta(days=1))
+    edition = EditionFactory(
+        registration_opens_at=timezone.now() - timedelta(days=30),
+        registration_closes_at=timezone.now() - timedelta(days=1),
+    )
     html = client.get(f"/{edition.code}/apply/").content.decode()
     assert "<form" not in html.split("<main", 1)[1].split("</main>")[0]
     assert settings.OFFICE_PHONE in html
@@ -96,8 +111,11 @@ def test_seed_demo_loads_the_2026_edition_and_an_open_demo(db, capsys):
     e2026 = Edition.objects.get(code="2026")
     assert [s.code for s in e2026.sessions.order_by("date")] == ["tama", "center"]
     assert {(o.code, o.capacity) for o in Option.objects.filter(session__edition=e2026)} == {
-        ("tama:venue", 150), ("tama:online", 300), ("center:venue", 150),
-        ("center:online", 300)}
+        ("tama:venue", 150),
+        ("tama:online", 300),
+        ("center:venue", 150),
+        ("center:online", 300),
+    }
     assert Edition.objects.get(code="demo").registration_is_open()
     for session in e2026.sessions.all():
         assert Booth.objects.filter(session=session).count() >= 28
