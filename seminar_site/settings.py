@@ -185,6 +185,7 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "registration.tasks.outbox_sweep", "schedule": 60.0},
+    "lottery-tick": {"task": "lottery.tasks.lottery_tick", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -47,6 +47,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def _eager_celery_and_mail(settings, tmp_path):  # type: ignore[no-untyped-def]
     """Tasks run in-process; e-mails go to Django's locmem outbox."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.SITE_URL = "http://testserver"
     celery_app.conf.task_always_eager = True
     yield

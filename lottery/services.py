@@ -1,0 +1,348 @@
+"""The lottery's workflows on the database side: load rows, lock, save, notify.
+
+The procedure itself (hashes, keys, allocation, waitlists) lives in lottery/procedure.py and
+imports nothing from Django, so that the draw, the promotions and the verifier share one text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import cast
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from childcare.models import Child, ChildcareBand, band_for
+from registration import audit
+from registration.mail import outbox_enqueue_bulk
+from registration.models import Application, DuplicateFlag, Edition, Option, OutboxEmail
+
+from . import procedure
+from .models import LotteryResult, LotteryRun
+
+log = logging.getLogger(__name__)
+
+
+class LotteryRefused(Exception):
+    """A step the lottery cannot take now; the message says why, for staff."""
+
+
+def build_roll(edition: Edition) -> procedure.Roll:
+    """LOTTERY.md §2: every active application, with heads, childcare per band and fallback."""
+    options = {
+        o.pk: o
+        for o in Option.objects.filter(session__edition=edition)
+        .select_related("session")
+        .order_by("session__code", "kind")
+    }
+    bands: dict[int, list[ChildcareBand]] = defaultdict(list)
+    for band in ChildcareBand.objects.filter(session__edition=edition).select_related("session"):
+        bands[band.session_id].append(band)
+    applications = list(
+        Application.objects.active()
+        .filter(edition=edition)
+        .values_list(
+            "pk",
+            "number",
+            "choice_1",
+            "choice_2",
+            "choice_3",
+            "adults",
+            "children",
+            "childcare_fallback",
+        )
+        .order_by("number")
+    )
+    births: dict[int, list[dt.date]] = defaultdict(list)
+    for application_id, born in Child.objects.filter(
+        application__edition=edition, application__status=Application.Status.ACTIVE
+    ).values_list("application_id", "date_of_birth"):
+        births[application_id].append(born)
+
+    entries: list[procedure.Entry] = []
+    for pk, number, c1, c2, c3, adults, children, fallback in applications:
+        chosen = [options[c] for c in (c1, c2, c3) if c is not None]
+        childcare: dict[str, dict[str, int]] = {}
+        for option in chosen:
+            if option.is_venue and births.get(pk):
+                counts: Counter[str] = Counter()
+                for born in births[pk]:
+                    # The form refuses other ages; should a band be edited later, such a
+                    # child stays with the parents in the hall.
+                    fitting = band_for(bands[option.session_id], born)
+                    if fitting is not None:
+                        counts[fitting.code] += 1
+                if counts:
+                    childcare[option.session.code] = dict(sorted(counts.items()))
+        entries.append(
+            {
+                "number": number,
+                "choices": [o.code for o in chosen],
+                "heads": adults + children,
+                "childcare": childcare,
+                "fallback": "skip" if fallback == "skip" else "hall",
+                "weight": 1,
+            }
+        )
+    return {
+        "version": procedure.VERSION,
+        "edition": edition.code,
+        "options": {
+            o.code: {
+                "session": o.session.code,
+                "unit": "heads" if o.is_venue else "applications",
+                "capacity": o.capacity,
+            }
+            for o in options.values()
+        },
+        "childcare": {
+            session.code: {b.code: b.slots for b in bands[session.pk]}
+            for session in edition.sessions.order_by("code")
+        },
+        "entries": entries,
+    }
+
+
+def unresolved_duplicates(edition: Edition) -> int:
+    active_other = Application.objects.filter(pk=OuterRef("other"), status="active")
+    return (
+        DuplicateFlag.objects.filter(
+            application__edition=edition, resolution="", application__status="active"
+        )
+        .filter(Exists(active_other))
+        .values("application")
+        .distinct()
+        .count()
+    )
+
+
+def lottery_freeze(
+    *,
+    edition: Edition,
+    actor_label: str,
+    confirm_duplicates: bool = False,
+    now: dt.datetime | None = None,
+) -> LotteryRun:
+    """Freeze the entry roll (LOTTERY.md §2). Steps:
+
+    1. refuse while registration is open, or while duplicate flags are unresolved (unless staff
+       confirm that the remaining flags are not duplicates);
+    2. write the roll as canonical JSON with its hash, draw the secret and its commitment;
+    3. the edition's one LotteryRun row makes a second freeze impossible (unique constraint).
+    """
+    now = now or timezone.now()
+    if edition.registration_is_open(now) or now < edition.registration_closes_at:
+        raise LotteryRefused(
+            _("Registration is still open: the roll can be frozen only after it closes.")
+        )
+    if LotteryRun.objects.filter(edition=edition).exists():
+        raise LotteryRefused(_("The roll of this edition is already frozen."))
+    flagged = unresolved_duplicates(edition)
+    if flagged and not confirm_duplicates:
+        raise LotteryRefused(
+            _(
+                "%(n)d applications have unresolved duplicate flags. Review them "
+                "first, or confirm that the roll may be frozen anyway."
+            )
+            % {"n": flagged}
+        )
+    roll = build_roll(edition)
+    secret = procedure.new_secret()
+    try:
+        with transaction.atomic():
+            run = LotteryRun.objects.create(
+                edition=edition,
+                roll_json=procedure.canonical_json(roll).decode("utf-8"),
+                roll_hash=procedure.roll_hash(roll),
+                secret=secret,
+                commitment=procedure.commitment(secret),
+                entry_count=len(roll["entries"]),
+                frozen_at=now,
+                frozen_by=actor_label,
+            )
+            audit.log_action(
+                "lottery.frozen",
+                actor_label=actor_label,
+                edition=edition,
+                data={
+                    "roll_hash": run.roll_hash,
+                    "commitment": run.commitment,
+                    "entries": run.entry_count,
+                    "unresolved_duplicates": flagged,
+                },
+            )
+    except IntegrityError as e:
+        raise LotteryRefused(_("The roll of this edition is already frozen.")) from e
+    return run
+
+
+def lottery_set_randomness(*, run: LotteryRun, randomness: str, actor_label: str) -> None:
+    randomness = randomness.strip()
+    if not LotteryRun.objects.filter(pk=run.pk, state=LotteryRun.State.FROZEN).update(
+        public_randomness=randomness
+    ):
+        raise LotteryRefused(_("The draw has taken place: the randomness can no longer change."))
+    audit.log_action(
+        "lottery.randomness_entered",
+        actor_label=actor_label,
+        edition=run.edition,
+        data={"public_randomness": randomness},
+    )
+
+
+@dataclass
+class DrawOutcome:
+    drawn: bool
+    message: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def outcome_counts(results: list[procedure.Result]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for r in results:
+        counts["entries"] += 1
+        counts["won" if r["outcome"] == "won" else "waitlisted"] += 1
+        if r["option"]:
+            counts[f"won {r['option']}"] += 1
+            counts[f"round {r['round']}"] += 1
+        if r["childcare"] != "none":
+            counts[f"childcare {r['childcare']}"] += 1
+    return dict(sorted(counts.items()))
+
+
+def lottery_draw(
+    *,
+    edition: Edition,
+    actor_label: str,
+    randomness: str | None = None,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> DrawOutcome:
+    """Draw the lottery (LOTTERY.md §3–4) once. Steps, in one transaction:
+
+    1. claim the run with a conditional update (frozen → drawing): a second call, a retried
+       task or a second staff member gets 0 rows and changes nothing;
+    2. lock the edition's options and childcare bands (fixed order) so no capacity moves;
+    3. compute seed, keys, allocation and waitlists with lottery.procedure;
+    4. save every result, mark the run drawn, log it, and queue one result e-mail per active
+       application; the e-mails are sent after commit. A failure anywhere rolls all of it back.
+    A dry run computes the same thing and saves nothing.
+    """
+    now = now or timezone.now()
+    run = LotteryRun.objects.filter(edition=edition).first()
+    if run is None:
+        raise LotteryRefused(_("Freeze the roll before the draw."))
+    if randomness is None:
+        randomness = run.public_randomness
+    randomness = randomness.strip()
+    if dry_run:
+        roll = cast(procedure.Roll, json.loads(run.roll_json))
+        results = procedure.allocate(roll, procedure.seed(run.roll_hash, run.secret, randomness))
+        return DrawOutcome(False, _("Dry run: nothing was saved."), outcome_counts(results))
+    with transaction.atomic():
+        claimed = LotteryRun.objects.filter(pk=run.pk, state=LotteryRun.State.FROZEN).update(
+            state=LotteryRun.State.DRAWING
+        )
+        if claimed != 1:
+            return DrawOutcome(
+                False, _("The lottery of this edition has already been drawn; nothing was changed.")
+            )
+        options = {
+            o.code: o
+            for o in Option.objects.select_for_update()
+            .filter(session__edition=edition)
+            .select_related("session")
+            .order_by("pk")
+        }
+        list(
+            ChildcareBand.objects.select_for_update()
+            .filter(session__edition=edition)
+            .order_by("pk")
+        )
+        run.refresh_from_db()
+        roll = cast(procedure.Roll, json.loads(run.roll_json))
+        seed = procedure.seed(run.roll_hash, run.secret, randomness)
+        results = procedure.allocate(roll, seed)
+        ids = dict(Application.objects.filter(edition=edition).values_list("number", "pk"))
+        LotteryResult.objects.bulk_create(
+            (
+                LotteryResult(
+                    run=run,
+                    application_id=ids[r["number"]],
+                    number=r["number"],
+                    key=r["key"],
+                    rank=r["rank"],
+                    outcome=r["outcome"],
+                    option=options[r["option"]] if r["option"] else None,
+                    round=r["round"],
+                    childcare=r["childcare"],
+                    waitlist=r["waitlist"],
+                )
+                for r in results
+            ),
+            batch_size=5000,
+        )
+        LotteryRun.objects.filter(pk=run.pk).update(
+            state=LotteryRun.State.DRAWN,
+            seed=seed.hex(),
+            public_randomness=randomness,
+            drawn_at=now,
+            drawn_by=actor_label,
+        )
+        counts = outcome_counts(results)
+        audit.log_action(
+            "lottery.drawn",
+            actor_label=actor_label,
+            edition=edition,
+            data={"seed": seed.hex(), "public_randomness": randomness, **counts},
+        )
+        outbox_enqueue_bulk(
+            kind=OutboxEmail.Kind.RESULT,
+            applications=Application.objects.active()
+            .filter(edition=edition, lottery_result__run=run)
+            .only("pk", "email", "language")
+            .iterator(chunk_size=5000),
+        )
+    return DrawOutcome(True, _("The lottery has been drawn."), counts)
+
+
+def lottery_audit(*, edition: Edition) -> procedure.AuditFile:
+    """LOTTERY.md §6: published after the draw (no personal data)."""
+    run = LotteryRun.objects.get(edition=edition)
+    if run.state != LotteryRun.State.DRAWN:
+        raise LotteryRefused(_("The audit file exists once the lottery has been drawn."))
+    codes = {
+        o.pk: o.code
+        for o in Option.objects.filter(session__edition=edition).select_related("session")
+    }
+    results = [
+        cast(procedure.Result, r.as_procedure_result(codes))
+        for r in LotteryResult.objects.filter(run=run).order_by("rank")
+    ]
+    roll = cast(procedure.Roll, json.loads(run.roll_json))
+    return procedure.audit_file(roll, run.secret, run.public_randomness, results)
+
+
+def lottery_scheduled(*, now: dt.datetime | None = None) -> list[str]:
+    """The periodic job: freeze what is due, draw what is due. Safe to run any number of times."""
+    now = now or timezone.now()
+    done = []
+    for edition in Edition.objects.filter(freeze_at__lte=now, lottery__isnull=True):
+        try:
+            lottery_freeze(edition=edition, actor_label=audit.SYSTEM, now=now)
+            done.append(f"frozen {edition.code}")
+        except LotteryRefused as e:
+            log.warning("Scheduled freeze of %s refused: %s", edition.code, e)
+    for run in LotteryRun.objects.filter(
+        state=LotteryRun.State.FROZEN, edition__draw_at__lte=now
+    ).select_related("edition"):
+        outcome = lottery_draw(edition=run.edition, actor_label=audit.SYSTEM, now=now)
+        if outcome.drawn:
+            done.append(f"drawn {run.edition.code}")
+    return done
