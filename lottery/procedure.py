@@ -8,11 +8,14 @@ results, and calls these functions.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import secrets
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Literal, NamedTuple, TypedDict
 
 VERSION = "seminar-lottery/1"
@@ -136,8 +139,9 @@ def _ticket(seed: bytes, number: str, j: int) -> str:
 
 def draw_order(entries: Iterable[Entry], seed: bytes) -> list[tuple[Entry, str]]:
     """§3: (entry, key) pairs sorted by (key, number); an entry's rank is its position + 1."""
-    keyed = [(entry, entry_key(seed, entry["number"], entry["weight"])) for entry in entries]
-    keyed.sort(key=lambda pair: (pair[1], pair[0]["number"]))
+    by_number = sorted(entries, key=itemgetter("number"))
+    keyed = [(entry, entry_key(seed, entry["number"], entry["weight"])) for entry in by_number]
+    keyed.sort(key=itemgetter(1))  # a stable sort: entries with equal keys stay in number order
     return keyed
 
 
@@ -203,7 +207,25 @@ def allocate(roll: Roll, seed: bytes) -> list[Result]:
     3. Waitlists: each option's waitlist is, in draw order, the entries that listed it and hold
        nothing or hold an option they ranked below it.
     """
-    order = draw_order(roll["entries"], seed)
+    with _cycle_collector_paused():
+        return _allocate_in_order(roll, draw_order(roll["entries"], seed))
+
+
+@contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """The draw creates no reference cycles, but hundreds of thousands of small objects, each of
+    which nudges Python's cycle collector into walking the whole roll again: pausing it halves
+    the time of a draw of 100,000 entries."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _allocate_in_order(roll: Roll, order: list[tuple[Entry, str]]) -> list[Result]:
     pools = _Pools.full(roll)
     won: dict[str, tuple[int, Childcare]] = {}  # number -> (round, childcare)
     unplaced = [entry for entry, _key in order]

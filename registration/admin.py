@@ -5,6 +5,8 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from childcare.models import Child, ChildcareBand
@@ -54,8 +56,17 @@ class EditionAdmin(admin.ModelAdmin):
         "freeze_at",
         "draw_at",
         "is_published",
+        "lottery_console",
     ]
     inlines = [SessionInline]
+
+    @admin.display(description=_("lottery"))
+    def lottery_console(self, obj: Edition) -> str:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:lottery_console", args=[obj.code]),
+            _("Lottery console"),
+        )
 
 
 class OptionInline(admin.TabularInline):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from childcare.models import ChildcareBand
+from lottery.results import result_context
 
 from . import services
 from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
@@ -206,6 +207,7 @@ def my_application(request: HttpRequest, token: str) -> HttpResponse:
             "children": application.childcare_children.all(),
             "booths": application.booths_of_interest.select_related("session", "organisation"),
             "can_change": application.can_change(),
+            **result_context(application),
         },
     )
 

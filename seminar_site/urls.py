@@ -17,6 +17,7 @@ urlpatterns = [
 ]
 # Japanese at /, English at /en/: a plain link switches language, no JavaScript needed.
 urlpatterns += i18n_patterns(
+    path("", include("lottery.urls")),
     path("", include("registration.urls")),
     prefix_default_language=False,
 )
