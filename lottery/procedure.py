@@ -198,24 +198,11 @@ class _Pools:
             slots[band] = slots.get(band, 0) - sign * n
 
 
-def allocate(roll: Roll, seed: bytes) -> list[Result]:
-    """§4: the draw. Returns one result per entry, sorted by rank.
-
-    1. Put the entries in draw order (§3).
-    2. Rounds 1, 2, 3: scan the draw order; each entry that holds nothing yet gets its choice
-       number `round` if it fits; one that does not fit is passed over (no stop at a misfit).
-    3. Waitlists: each option's waitlist is, in draw order, the entries that listed it and hold
-       nothing or hold an option they ranked below it.
-    """
-    with _cycle_collector_paused():
-        return _allocate_in_order(roll, draw_order(roll["entries"], seed))
-
-
 @contextmanager
 def _cycle_collector_paused() -> Iterator[None]:
-    """The draw creates no reference cycles, but hundreds of thousands of small objects, each of
-    which nudges Python's cycle collector into walking the whole roll again: pausing it halves
-    the time of a draw of 100,000 entries."""
+    """Allocation and promotion create no reference cycles, but so many small objects that
+    Python's cycle collector would walk the whole roll again and again: pausing it meanwhile
+    halves the time for 100,000 entries."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -225,7 +212,17 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _allocate_in_order(roll: Roll, order: list[tuple[Entry, str]]) -> list[Result]:
+@_cycle_collector_paused()
+def allocate(roll: Roll, seed: bytes) -> list[Result]:
+    """§4: the draw. Returns one result per entry, sorted by rank.
+
+    1. Put the entries in draw order (§3).
+    2. Rounds 1, 2, 3: scan the draw order; each entry that holds nothing yet gets its choice
+       number `round` if it fits; one that does not fit is passed over (no stop at a misfit).
+    3. Waitlists: each option's waitlist is, in draw order, the entries that listed it and hold
+       nothing or hold an option they ranked below it.
+    """
+    order = draw_order(roll["entries"], seed)
     pools = _Pools.full(roll)
     won: dict[str, tuple[int, Childcare]] = {}  # number -> (round, childcare)
     unplaced = [entry for entry, _key in order]
@@ -322,6 +319,7 @@ def holdings_from_results(results: Iterable[Result]) -> dict[str, Holding]:
     }
 
 
+@_cycle_collector_paused()
 def promote(
     roll: Roll,
     order: Sequence[str],

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.utils import formats
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -176,6 +177,15 @@ class ApplicationForm(forms.Form):
     def __init__(self, *args: Any, edition: Edition, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.edition = edition
+        for field in self.fields.values():
+            if (
+                "required" not in field.error_messages
+                or field.error_messages["required"]
+                == forms.Field.default_error_messages["required"]
+            ):
+                field.error_messages["required"] = format_lazy(
+                    _("Please fill in: {label}"), label=field.label
+                )
         options = Option.objects.filter(session__edition=edition).select_related("session")
         for name in ("choice_1", "choice_2", "choice_3"):
             self.fields[name].queryset = options  # type: ignore[attr-defined]
@@ -230,12 +240,24 @@ class ApplicationForm(forms.Form):
 
 
 class ChildForm(forms.Form):
-    name = LineField(label=_("Child's name"), max_length=100, required=True)
-    name_kana = KanaField(label=_("Child's name in katakana"), max_length=100)
-    date_of_birth = DateInputField(label=_("Date of birth"), help_text=_("For example 2022-04-01."))
+    """One child in childcare. A blank row is ignored; a started row needs name, kana, birth."""
+
+    name = LineField(label=_("Child's name"), max_length=100, required=False)
+    name_kana = KanaField(label=_("Child's name in katakana"), max_length=100, required=False)
+    date_of_birth = DateInputField(
+        label=_("Date of birth"), help_text=_("For example 2022-04-01."), required=False
+    )
     notes = TextField(
         label=_("Allergies and notes for the childcare staff (optional)"), max_length=500
     )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if any(data.get(f) for f in ("name", "name_kana", "date_of_birth", "notes")):
+            for name in ("name", "name_kana", "date_of_birth"):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, _("Please fill this in for each child in childcare."))
+        return data
 
 
 class BaseChildFormSet(forms.BaseFormSet):
@@ -269,9 +291,10 @@ class ApplicationFormGroup:
         )
 
     def is_valid(self) -> bool:
-        form_ok = self.form.is_valid()
+        self.form.is_valid()
         children_ok = self.children.is_valid()
-        if form_ok and children_ok:
+        if children_ok and "choice_1" in self.form.cleaned_data:
+            # Even when other fields have errors, so that a parent sees every problem at once.
             self._check_party_and_childcare()
         return not self.form.errors and self.children.total_error_count() == 0
 
@@ -279,7 +302,11 @@ class ApplicationFormGroup:
         return [f.cleaned_data for f in self._filled_child_forms()]
 
     def _filled_child_forms(self) -> list[forms.Form]:
-        return [f for f in self.children.forms if getattr(f, "cleaned_data", None)]
+        return [
+            f
+            for f in self.children.forms
+            if getattr(f, "cleaned_data", None) and f.cleaned_data.get("date_of_birth")
+        ]
 
     def _check_party_and_childcare(self) -> None:
         form, data = self.form, self.form.cleaned_data
@@ -296,7 +323,7 @@ class ApplicationFormGroup:
                 ),
             )
             return
-        if len(kids) > data["children"]:
+        if data.get("children") is not None and len(kids) > data["children"]:
             form.add_error(
                 "children",
                 ngettext(

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.text import format_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -206,7 +207,14 @@ class Option(models.Model):
 
     @property
     def label(self) -> str:
-        return f"{self.session.name} ({self.session.date:%Y-%m-%d}) — {self.get_kind_display()}"
+        return str(
+            format_lazy(
+                _("{session}, {date}: {kind}"),
+                session=self.session.name,
+                date=formats.date_format(self.session.date, "DATE_FORMAT"),
+                kind=self.get_kind_display(),
+            )
+        )
 
 
 class Organisation(Localized, models.Model):

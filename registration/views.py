@@ -124,6 +124,7 @@ def apply_input(request: HttpRequest, code: str) -> HttpResponse:
             "children": group.children,
             "sessions": _sessions(edition),
             "step": 1,
+            "cacheable": request.method == "GET" and not group.form.is_bound,
         },
     )
 

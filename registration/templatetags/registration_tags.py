@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import template
+from django import forms, template
 
 from registration import municipalities
 from registration.models import GRADE_LABELS, Application
@@ -37,3 +37,11 @@ def application_summary(a: Application | ApplicationInput) -> dict[str, Any]:
         "municipality": municipalities.label(a.municipality),
         "has_venue": any(o.is_venue for o in choices),
     }
+
+
+@register.filter
+def error_anchor(field: forms.BoundField) -> str:
+    """The id a summary link should jump to: the first box of a group of radios or boxes."""
+    if isinstance(field.field.widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
+        return f"{field.auto_id}_0"
+    return str(field.auto_id)

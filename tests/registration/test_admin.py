@@ -29,11 +29,11 @@ def numbers(response) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_the_list_shows_what_staff_need_without_a_query_per_row(staff_client, edition):
-    for i in range(3):
+    for _ in range(3):
         ApplicationFactory(edition=edition, choice_2=option(edition, "center:online"))
     with CaptureQueriesContext(connection) as few:
         staff_client.get(CHANGELIST)
-    for i in range(30):
+    for _ in range(30):
         ApplicationFactory(
             edition=edition,
             choice_2=option(edition, "center:online"),

@@ -1,0 +1,289 @@
+"""The verifier recomputes a published audit file and names the first thing that does not match.
+No database: it reads a file."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+
+from lottery import procedure
+from lottery.verify import main, verify
+from tests.lottery.test_procedure import PROPERTIES, make_entry, make_roll, rolls
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "c0ffee" * 10 + "abcd"
+
+
+def make_audit() -> dict[str, Any]:
+    children = {"tama": {"0-2": 1}}
+    roll = make_roll(
+        {"tama:venue": 6, "tama:online": 2, "center:venue": 4},
+        [
+            make_entry("A3", "tama:venue", "tama:online", heads=3, childcare=children),
+            make_entry("B7", "tama:venue", "center:venue", heads=2, childcare=children),
+            make_entry("C2", "center:venue", "tama:online", heads=4, fallback="skip"),
+            make_entry("D9", "tama:online"),
+            make_entry("E4", "tama:venue", "center:venue", "tama:online", heads=3, weight=2),
+            make_entry("F1", "center:venue", heads=2, childcare={"center": {"3-5": 1}}),
+            make_entry("G5", "tama:online", "tama:venue", heads=1),
+            make_entry("H8", "tama:venue", heads=5, childcare=children, fallback="skip"),
+        ],
+        childcare={"tama": {"0-2": 1}, "center": {"3-5": 1}},
+    )
+    hashed = procedure.roll_hash(roll)
+    results = procedure.allocate(roll, procedure.seed(hashed, SECRET, "beacon 9001"))
+    events: list[procedure.Event] = [
+        {"time": "2026-05-01T10:00:00+09:00", "kind": "withdrawn", "number": "A3", "option": None}
+    ]
+    audit = procedure.audit_file(roll, SECRET, "beacon 9001", results, events)
+    return json.loads(json.dumps(audit))  # exactly what a reader of the published file gets
+
+
+@pytest.fixture
+def audit() -> dict[str, Any]:
+    return make_audit()
+
+
+def write(tmp_path: Path, audit: dict[str, Any]) -> str:
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps(audit, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def first_difference(audit: dict[str, Any]) -> str:
+    differences = verify(audit)
+    assert differences, "the verifier accepted a tampered file"
+    return differences[0]
+
+
+def test_it_accepts_a_correct_file(
+    tmp_path: Path, audit: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(audit) == []
+    assert main([write(tmp_path, audit)]) == 0
+    assert capsys.readouterr().out == "OK: 8 results verified\n"
+
+
+def test_it_runs_as_a_module_with_no_django_to_import(
+    tmp_path: Path, audit: dict[str, Any]
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+
+    # -S leaves out site-packages, where Django is installed: only the standard library remains.
+    completed = subprocess.run(
+        [sys.executable, "-S", "-m", "lottery.verify", write(tmp_path, audit)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert (completed.returncode, completed.stdout, completed.stderr) == (
+        0,
+        "OK: 8 results verified\n",
+        "",
+    )
+
+
+def test_importing_the_verifier_imports_nothing_from_django() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", "import sys, lottery.verify; sys.exit('django' in sys.modules)"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        check=False,
+    )
+
+    assert completed.returncode == 0
+
+
+def test_it_rejects_a_changed_outcome(
+    tmp_path: Path, audit: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = next(i for i, r in enumerate(audit["results"]) if r["outcome"] == "won")
+    number = audit["results"][index]["number"]
+    audit["results"][index]["outcome"] = "waitlisted"
+
+    assert main([write(tmp_path, audit)]) == 1
+    assert capsys.readouterr().out == (
+        f"results[{index}].outcome (entry {number}): "
+        'file says "waitlisted", procedure gives "won"\n'
+    )
+
+
+def test_it_rejects_a_roll_with_an_entry_removed(audit: dict[str, Any]) -> None:
+    del audit["roll"]["entries"][2]
+
+    assert first_difference(audit).startswith(
+        f'roll_hash: file says "{audit["roll_hash"]}", but the roll in the file hashes to "'
+    )
+
+
+def test_it_rejects_a_roll_with_an_entry_removed_even_with_its_hash_and_seed_redone(
+    audit: dict[str, Any],
+) -> None:
+    removed = audit["roll"]["entries"].pop(2)["number"]
+    audit["roll_hash"] = procedure.roll_hash(audit["roll"])
+    assert first_difference(audit).startswith("seed: file says")
+
+    audit["seed"] = procedure.seed(audit["roll_hash"], SECRET, "beacon 9001").hex()
+    index = next(i for i, r in enumerate(audit["results"]) if r["number"] == removed)
+    assert first_difference(audit) == f"results[{index}]: entry {removed} is not in the roll"
+
+
+def test_it_rejects_a_missing_result(audit: dict[str, Any]) -> None:
+    missing = audit["results"].pop(3)["number"]
+
+    assert first_difference(audit) == f"entry {missing} is in the roll but missing from results"
+
+
+def test_it_rejects_a_secret_that_does_not_match_the_commitment(audit: dict[str, Any]) -> None:
+    audit["secret"] = "0" * 64
+
+    assert first_difference(audit).startswith(
+        f'commitment: file says "{audit["commitment"]}", but the SHA-256 of the secret is "'
+    )
+
+
+def test_it_rejects_other_public_randomness(audit: dict[str, Any]) -> None:
+    audit["public_randomness"] = "beacon 9002"
+
+    assert first_difference(audit).startswith(f'seed: file says "{audit["seed"]}"')
+
+
+def test_it_ignores_white_space_around_the_public_randomness(audit: dict[str, Any]) -> None:
+    audit["public_randomness"] = "  beacon 9001\n"
+
+    assert verify(audit) == []
+
+
+def test_it_rejects_a_changed_waitlist_position(audit: dict[str, Any]) -> None:
+    index, result = next((i, r) for i, r in enumerate(audit["results"]) if r["waitlist"])
+    option = next(iter(result["waitlist"]))
+    result["waitlist"][option] += 1
+
+    assert first_difference(audit).startswith(f"results[{index}].waitlist (entry ")
+
+
+def test_it_rejects_a_changed_key(audit: dict[str, Any]) -> None:
+    audit["results"][4]["key"] = "0" * 64
+
+    assert first_difference(audit).startswith("results[4].key (entry ")
+
+
+def test_it_rejects_results_that_are_not_listed_by_rank(audit: dict[str, Any]) -> None:
+    results = audit["results"]
+    results[0], results[1] = results[1], results[0]
+
+    assert first_difference(audit) == (
+        f'results[0].number (entry {results[0]["number"]}): file says "{results[0]["number"]}", '
+        f'procedure gives "{results[1]["number"]}" (results are listed by rank)'
+    )
+
+
+def test_it_rejects_a_rank_written_as_true(audit: dict[str, Any]) -> None:
+    audit["results"][0]["rank"] = True
+
+    assert first_difference(audit).startswith("results[0].rank ")
+
+
+def test_it_rejects_a_roll_whose_entries_are_not_sorted_by_number(audit: dict[str, Any]) -> None:
+    entries = audit["roll"]["entries"]
+    entries[0], entries[1] = entries[1], entries[0]
+
+    assert first_difference(audit) == (
+        "roll.entries[1]: entries must be sorted by number, each once; A3 follows B7"
+    )
+
+
+def test_it_rejects_a_roll_with_a_key_that_was_not_hashed(audit: dict[str, Any]) -> None:
+    audit["roll"]["note"] = "added after the freeze"
+
+    assert first_difference(audit) == 'roll: unexpected "note"'
+
+
+def test_it_rejects_an_entry_that_breaks_the_published_rules(audit: dict[str, Any]) -> None:
+    audit["roll"]["entries"][0]["heads"] = 6
+
+    assert first_difference(audit) == (
+        "roll.entries[0].heads: expected an integer from 1 to 5, found 6"
+    )
+
+
+def test_it_rejects_another_version_of_the_procedure(audit: dict[str, Any]) -> None:
+    audit["roll"]["version"] = "seminar-lottery/2"
+
+    assert first_difference(audit) == (
+        'roll.version: file says "seminar-lottery/2", this verifier implements "seminar-lottery/1"'
+    )
+
+
+def test_it_rejects_an_event_about_an_entry_that_is_not_in_the_roll(audit: dict[str, Any]) -> None:
+    audit["events"].append(
+        {"time": "2026-05-02T10:00:00+09:00", "kind": "promoted", "number": "ZZ", "option": None}
+    )
+
+    assert first_difference(audit) == 'events[1]: entry "ZZ" is not in the roll'
+
+
+def test_it_accepts_a_file_without_events(audit: dict[str, Any]) -> None:
+    del audit["events"]
+
+    assert verify(audit) == []
+
+
+def test_it_says_how_many_more_differences_there_are(
+    tmp_path: Path, audit: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit["secret"] = "0" * 64  # the commitment and the seed no longer match
+
+    assert main([write(tmp_path, audit)]) == 1
+    assert capsys.readouterr().out.rstrip().endswith("more differences)")
+
+
+def test_it_exits_2_for_a_file_that_is_not_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "audit.json"
+    path.write_text('{"roll": ', encoding="utf-8")
+
+    assert main([str(path)]) == 2
+    assert capsys.readouterr().out.startswith(f"cannot read {path}: ")
+
+
+def test_it_exits_2_for_a_missing_file(tmp_path: Path) -> None:
+    assert main([str(tmp_path / "nowhere.json")]) == 2
+
+
+def test_it_exits_2_for_json_that_is_not_an_object(tmp_path: Path) -> None:
+    path = tmp_path / "audit.json"
+    path.write_text("[]", encoding="utf-8")
+
+    assert main([str(path)]) == 2
+
+
+def test_it_exits_2_without_exactly_one_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert capsys.readouterr().out.startswith("usage: python -m lottery.verify")
+
+
+@PROPERTIES
+@given(rolls())
+def test_the_audit_file_of_any_draw_verifies(roll: procedure.Roll) -> None:
+    hashed = procedure.roll_hash(roll)
+    results = procedure.allocate(roll, procedure.seed(hashed, SECRET, "x"))
+    audit = json.loads(json.dumps(procedure.audit_file(roll, SECRET, "x", results)))
+
+    assert verify(audit) == []
+    if results:
+        tampered = copy.deepcopy(audit)
+        tampered["results"][-1]["rank"] += 1
+        assert verify(tampered) != []
