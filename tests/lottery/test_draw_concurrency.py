@@ -1,0 +1,58 @@
+"""Two staff members (or a retried task) drawing at the same moment, on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from lottery import services
+from lottery.models import LotteryResult, LotteryRun
+from registration.models import OutboxEmail
+from tests.factories import ApplicationFactory, EditionFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_two_threads_drawing_at_once_make_exactly_one_draw_and_one_email_each():
+    now = timezone.now()
+    edition = EditionFactory(
+        registration_opens_at=now - dt.timedelta(days=9),
+        registration_closes_at=now - dt.timedelta(hours=1),
+        freeze_at=now - dt.timedelta(minutes=1),
+        draw_at=now,
+    )
+    ApplicationFactory.create_batch(40, edition=edition)
+    services.lottery_freeze(edition=edition, actor_label="staff")
+    barrier = threading.Barrier(2)
+    outcomes: list[services.DrawOutcome] = []
+    errors: list[BaseException] = []
+
+    def press_draw(who: str) -> None:
+        try:
+            barrier.wait()
+            outcomes.append(services.lottery_draw(edition=edition, actor_label=who, randomness=who))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=press_draw, args=(w,)) for w in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert sorted(o.drawn for o in outcomes) == [False, True]
+    run = LotteryRun.objects.get()
+    winner = next(o for o in outcomes if o.drawn)
+    assert run.state == "drawn" and run.drawn_by == run.public_randomness
+    assert LotteryResult.objects.count() == 40 == winner.counts["entries"]
+    per_application = (
+        OutboxEmail.objects.filter(kind="result").values("application").annotate(n=Count("id"))
+    )
+    assert len(per_application) == 40 and {row["n"] for row in per_application} == {1}
