@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from .models import Application, OutboxEmail
 from .tokens import my_application_url
@@ -97,6 +98,8 @@ def render(email: OutboxEmail) -> tuple[str, str, str]:
         context.update(result_context(application))
     with translation.override(email.language):
         subject = " ".join(render_to_string(f"emails/{email.kind}_subject.txt", context).split())
+        # Name the seminar, never the children's situation, so the subject is safe on a lock screen.
+        subject = f"{gettext('[Learning spaces seminar]')} {subject}"
         text = render_to_string(f"emails/{email.kind}.txt", context)
         html = render_to_string(f"emails/{email.kind}.html", context)
     return subject, text, html

@@ -100,3 +100,12 @@ def normalize_email(value: str) -> str:
             _("Please enter an e-mail address such as name@example.jp."), code="email"
         ) from e
     return value
+
+
+def format_phone(digits: str) -> str:
+    """Hyphenated national format for display; the stored value stays digits only."""
+    try:
+        parsed = phonenumbers.parse(digits, "JP")
+    except phonenumbers.NumberParseException:
+        return digits
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)

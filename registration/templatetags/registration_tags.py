@@ -5,6 +5,7 @@ from typing import Any
 from django import forms, template
 
 from registration import municipalities
+from registration.normalize import format_phone
 from registration.models import GRADE_LABELS, Application
 from registration.services import ApplicationInput
 
@@ -45,3 +46,9 @@ def error_anchor(field: forms.BoundField) -> str:
     if isinstance(field.field.widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
         return f"{field.auto_id}_0"
     return str(field.auto_id)
+
+
+@register.filter
+def phone(digits: str) -> str:
+    """'09012345678' → '090-1234-5678', as people read and check a number."""
+    return format_phone(digits)

@@ -100,7 +100,7 @@ def test_parent_applies_in_japanese_on_a_phone(open_edition, live_server, phone_
     summary = page.locator("dl.summary")
     assert summary.get_by_text("ヤマダ ハナコ").count() == 1
     assert summary.get_by_text("やまだ").count() == 0
-    assert summary.get_by_text("09012345678", exact=True).count() == 1
+    assert summary.get_by_text("090-1234-5678", exact=True).count() == 1
     summary_text = summary.inner_text()
     assert "０９０" not in summary_text
     assert "hanako@example.jp" in summary_text
