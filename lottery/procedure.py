@@ -347,6 +347,9 @@ def promote(
     entries = {entry["number"]: entry for entry in roll["entries"]}
     if len(order) != len(entries) or set(order) != entries.keys():
         raise ValueError("order must list every entry of the roll exactly once")
+    for number, (option, _childcare) in holdings.items():
+        if number not in entries or option not in entries[number]["choices"]:
+            raise ValueError(f"{number} holds {option}, which is not one of its choices")
 
     def is_open(option: str) -> bool:
         return open_sessions is None or roll["options"][option]["session"] in open_sessions

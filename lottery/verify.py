@@ -2,11 +2,11 @@
 
     python -m lottery.verify FILE
 
-Needs Python 3.11 and this folder only (no Django, no database). From the roll in the file it
-recomputes the roll hash, the commitment to the secret, the seed, every key and rank, and the
-whole allocation with its waitlists (lottery/procedure.py), then compares each with the file.
-Prints "OK: N results verified" and exits 0, or prints the first difference and exits 1.
-Exits 2 when the file cannot be read as JSON.
+Run it from the folder that holds lottery/; it needs Python 3.11 and lottery/procedure.py, no
+Django and no database. From the roll in the file it recomputes the roll hash, the commitment to
+the secret, the seed, every key and rank, and the whole allocation with its waitlists, then
+compares each with the file. Prints "OK: N results verified" and exits 0, or prints the first
+difference and exits 1. Exits 2 when the file cannot be read as JSON.
 
 The events listed after the draw (withdrawals, promotions) are checked for form only: whether a
 promotion was allowed also depends on each session's promotion deadline, which is not in the file.
@@ -90,6 +90,7 @@ def _result_differences(found: list[dict[str, Any]], computed: list[procedure.Re
                     f"results[{index}].{field} (entry {in_file['number']}): "
                     f"file says {_show(file_value)}, procedure gives {_show(value)}{note}"
                 )
+                break  # one difference per result is enough to reject it
     return differences
 
 

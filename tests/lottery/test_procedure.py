@@ -604,6 +604,15 @@ def test_promotion_refuses_an_order_that_is_not_the_whole_roll() -> None:
         promote(roll, ["A"], {}, set())
 
 
+def test_promotion_refuses_a_holding_that_is_not_one_of_the_entrys_choices() -> None:
+    roll = make_roll({"tama:venue": 1, "tama:online": 1}, [make_entry("A", "tama:venue")])
+
+    with pytest.raises(ValueError, match="not one of its choices"):
+        promote(roll, ["A"], {"A": Holding("tama:online", "none")}, set())
+    with pytest.raises(ValueError, match="not one of its choices"):
+        promote(roll, ["A"], {"Z": Holding("tama:venue", "none")}, set())
+
+
 # §6: the audit file
 
 
