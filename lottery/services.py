@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from childcare.models import Child, ChildcareBand, band_for
 from registration import audit
@@ -146,9 +147,12 @@ def lottery_freeze(
     flagged = unresolved_duplicates(edition)
     if flagged and not confirm_duplicates:
         raise LotteryRefused(
-            _(
-                "%(n)d applications have unresolved duplicate flags. Review them "
-                "first, or confirm that the roll may be frozen anyway."
+            ngettext(
+                "%(n)d application has an unresolved duplicate flag. Review it first, or "
+                "confirm that the roll may be frozen anyway.",
+                "%(n)d applications have unresolved duplicate flags. Review them first, or "
+                "confirm that the roll may be frozen anyway.",
+                flagged,
             )
             % {"n": flagged}
         )

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from registration.models import Edition
+from registration.models import Edition, Option
 
 from . import services
 from .models import LotteryResult, LotteryRun
@@ -28,9 +28,17 @@ def public(request: HttpRequest, code: str) -> HttpResponse:
         if number:
             context["searched"] = number
             context["found"] = results.filter(number=number).first()
-        context["page"] = Paginator(results.order_by("rank"), RESULTS_PER_PAGE).get_page(
+        page = Paginator(results.order_by("rank"), RESULTS_PER_PAGE).get_page(
             request.GET.get("page")
         )
+        names = {
+            o.code: f"{o.session.name} {o.get_kind_display()}"
+            for o in Option.objects.filter(session__edition=edition).select_related("session")
+        }
+        context["page"] = page
+        context["rows"] = [
+            (r, [(names.get(code, code), n) for code, n in r.waitlist.items()]) for r in page
+        ]
     return render(request, "lottery/public.html", context)
 
 

@@ -99,7 +99,8 @@ def render(email: OutboxEmail) -> tuple[str, str, str]:
     with translation.override(email.language):
         subject = " ".join(render_to_string(f"emails/{email.kind}_subject.txt", context).split())
         # Name the seminar, never the children's situation, so the subject is safe on a lock screen.
-        subject = f"{gettext('[Learning spaces seminar]')} {subject}"
+        prefix = gettext("[Learning spaces seminar]")
+        subject = f"{prefix} {subject}"
         text = render_to_string(f"emails/{email.kind}.txt", context)
         html = render_to_string(f"emails/{email.kind}.html", context)
     return subject, text, html

@@ -9,7 +9,7 @@ import json
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from childcare.models import Child
 from lottery import procedure, services
@@ -19,6 +19,13 @@ from registration.models import Application, DuplicateFlag, OutboxEmail
 from tests.factories import ApplicationFactory, EditionFactory, option
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():  # type: ignore[no-untyped-def]
+    """Staff messages are matched in English; the site's default language is Japanese."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
