@@ -5,8 +5,8 @@ from typing import Any
 from django import forms, template
 
 from registration import municipalities
-from registration.normalize import format_phone
 from registration.models import GRADE_LABELS, Application
+from registration.normalize import format_phone
 from registration.services import ApplicationInput
 
 register = template.Library()
