@@ -263,3 +263,21 @@ def test_errors_are_listed_at_the_top_and_beside_each_field(client, edition):
     assert 'href="#id_email_confirm"' in summary and 'href="#id_privacy_consent"' in summary
     assert html.count("invalid-feedback") >= 2  # and each field shows its own message
     assert 'value="山田"' in html  # what was typed is kept
+
+
+def test_the_cached_blank_form_never_carries_one_parents_answers_to_another(client, edition):
+    from django.test import Client
+
+    client.get(reverse("registration:apply_input", args=[edition.code]))  # fills the cache
+    post(
+        client,
+        edition,
+        form_data(edition, email="first@example.jp", email_confirm="first@example.jp"),
+    )
+    back = client.get(reverse("registration:apply_input", args=[edition.code]))
+    assert 'value="first@example.jp"' in back.content.decode()
+    other = Client().get(reverse("registration:apply_input", args=[edition.code]))
+    html = other.content.decode()
+    assert "first@example.jp" not in html
+    token = html.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    assert token not in back.content.decode()  # each page has its own CSRF token
