@@ -142,3 +142,70 @@ class LotteryResult(models.Model):
             "childcare": self.childcare,
             "waitlist": self.waitlist,
         }
+
+
+class Place(models.Model):
+    """What an application holds now: its draw result, then moved by withdrawals and promotions
+    (LOTTERY.md §5). Exactly one row per holder; the database refuses a second."""
+
+    run = models.ForeignKey(
+        LotteryRun, on_delete=models.PROTECT, related_name="places", verbose_name=_("lottery")
+    )
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="place", verbose_name=_("application")
+    )
+    option = models.ForeignKey(
+        Option, on_delete=models.PROTECT, related_name="places", verbose_name=_("option")
+    )
+    childcare = models.CharField(
+        _("childcare"), max_length=10, choices=LotteryResult.Childcare.choices
+    )
+    promoted = models.BooleanField(_("from the waiting list"), default=False)
+    since = models.DateTimeField(_("since"))
+
+    class Meta:
+        verbose_name = _("place")
+        verbose_name_plural = _("places")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(childcare__in=["none", "granted", "waitlisted"]),
+                name="place_childcare_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id} → {self.option_id}"
+
+
+class LotteryEvent(models.Model):
+    """What happened after the draw, in order: the `events` of the audit file (§6)."""
+
+    class Kind(models.TextChoices):
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        REMOVED = "removed", _("Removed (duplicate or invalid)")
+        RELEASED = "released", _("Released a lower choice")
+        PROMOTED = "promoted", _("Promoted from the waiting list")
+        CHILDCARE_GRANTED = "childcare_granted", _("Childcare granted from its waiting list")
+
+    run = models.ForeignKey(
+        LotteryRun, on_delete=models.PROTECT, related_name="events", verbose_name=_("lottery")
+    )
+    at = models.DateTimeField(_("when"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    number = models.CharField(_("application number"), max_length=8)
+    option = models.ForeignKey(
+        Option,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("option"),
+    )
+
+    class Meta:
+        verbose_name = _("lottery event")
+        verbose_name_plural = _("lottery events")
+        ordering = ["run", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.kind} {self.number}"

@@ -9,10 +9,13 @@ from registration.models import Application, Option
 
 def result_context(application: Application) -> dict[str, Any]:
     """The draw's result for one application, ready for a template (empty before the draw)."""
+    from .models import Place
+
     try:
         result = application.lottery_result
     except Application.lottery_result.RelatedObjectDoesNotExist:
-        return {"result": None}
+        return {"result": None, "place": None}
+    place = Place.objects.filter(application=application).select_related("option__session").first()
     options = {
         o.code: o
         for o in Option.objects.filter(session__edition=application.edition_id).select_related(
@@ -32,6 +35,7 @@ def result_context(application: Application) -> dict[str, Any]:
     )
     return {
         "result": result,
+        "place": place,
         "won_option": won,
         "won_session": won.session if won else None,
         "waitlist": waitlist,

@@ -21,11 +21,11 @@ from django.utils.translation import ngettext
 
 from childcare.models import Child, ChildcareBand, band_for
 from registration import audit
-from registration.mail import outbox_enqueue_bulk
+from registration.mail import outbox_enqueue, outbox_enqueue_bulk
 from registration.models import Application, DuplicateFlag, Edition, Option, OutboxEmail
 
 from . import procedure
-from .models import LotteryResult, LotteryRun
+from .models import LotteryEvent, LotteryResult, LotteryRun, Place
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,20 @@ def lottery_draw(
             ),
             batch_size=5000,
         )
+        Place.objects.bulk_create(
+            (
+                Place(
+                    run=run,
+                    application_id=ids[r["number"]],
+                    option=options[r["option"]],
+                    childcare=r["childcare"],
+                    since=now,
+                )
+                for r in results
+                if r["option"]
+            ),
+            batch_size=5000,
+        )
         LotteryRun.objects.filter(pk=run.pk).update(
             state=LotteryRun.State.DRAWN,
             seed=seed.hex(),
@@ -313,6 +327,9 @@ def lottery_draw(
             .only("pk", "email", "language")
             .iterator(chunk_size=5000),
         )
+        # Applications withdrawn between the freeze and the draw give their places back at once.
+        run.refresh_from_db()
+        places_rebalance(run=run, now=now)
     return DrawOutcome(True, _("The lottery has been drawn."), counts)
 
 
@@ -350,3 +367,122 @@ def lottery_scheduled(*, now: dt.datetime | None = None) -> list[str]:
         if outcome.drawn:
             done.append(f"drawn {run.edition.code}")
     return done
+
+
+def _lock_capacities(edition_id: int) -> dict[int, Option]:
+    """Every change of places in an edition queues here: the options and childcare bands are
+    locked in a fixed order (by id), so two withdrawals never give away the same seat."""
+    from django.conf import settings
+
+    if getattr(settings, "LOTTERY_TEST_SKIP_LOCK", False):  # negative control in the tests only
+        return {
+            o.pk: o
+            for o in Option.objects.filter(session__edition_id=edition_id).select_related("session")
+        }
+    options = {
+        o.pk: o
+        for o in Option.objects.select_for_update(of=("self",))
+        .filter(session__edition_id=edition_id)
+        .select_related("session")
+        .order_by("pk")
+    }
+    list(
+        ChildcareBand.objects.select_for_update()
+        .filter(session__edition_id=edition_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return options
+
+
+@transaction.atomic
+def places_rebalance(
+    *, run: LotteryRun, now: dt.datetime | None = None, departed_kind: str = "withdrawn"
+) -> list[procedure.Change]:
+    """LOTTERY.md §5 after applications left (withdrawn, duplicate or invalid). Steps:
+
+    1. lock the edition's capacities (see _lock_capacities) and only then read the places;
+    2. `gone` = every entry of the roll whose application is no longer active;
+    3. procedure.promote over the current places, refilling only sessions whose promotion
+       deadline has not passed;
+    4. write the new places and the events, and queue an e-mail to each promoted parent.
+    Returns the changes made (empty when nothing moved).
+    """
+    now = now or timezone.now()
+    options = _lock_capacities(run.edition_id)
+    _test_pause()
+    by_code = {o.code: o for o in options.values()}
+    roll = cast(procedure.Roll, json.loads(run.roll_json))
+    order = list(
+        LotteryResult.objects.filter(run=run).order_by("rank").values_list("number", flat=True)
+    )
+    ids = dict(Application.objects.filter(lottery_result__run=run).values_list("number", "pk"))
+    gone = set(
+        Application.objects.filter(lottery_result__run=run)
+        .exclude(status=Application.Status.ACTIVE)
+        .values_list("number", flat=True)
+    )
+    current = {
+        number: procedure.Holding(options[option_id].code, cast(procedure.Childcare, childcare))
+        for number, option_id, childcare in Place.objects.filter(run=run).values_list(
+            "application__number", "option_id", "childcare"
+        )
+    }
+    open_sessions = {o.session.code for o in options.values() if o.session.promotion_deadline > now}
+    promotion = procedure.promote(roll, order, current, gone, open_sessions)
+    if not promotion.changes:
+        return []
+
+    new = promotion.holdings
+    Place.objects.filter(run=run, application__number__in=set(current) - set(new)).delete()
+    for number, holding in new.items():
+        if current.get(number) != holding:
+            Place.objects.update_or_create(
+                application_id=ids[number],
+                defaults={
+                    "run": run,
+                    "option": by_code[holding.option],
+                    "childcare": holding.childcare,
+                    "promoted": True,
+                    "since": now,
+                },
+            )
+    statuses = dict(Application.objects.filter(number__in=gone).values_list("number", "status"))
+    events = []
+    for change in promotion.changes:
+        kind: str = change.kind
+        if kind == "freed":
+            kind = (
+                LotteryEvent.Kind.WITHDRAWN
+                if statuses.get(change.number) == Application.Status.WITHDRAWN
+                else LotteryEvent.Kind.REMOVED
+            )
+        events.append(
+            LotteryEvent(
+                run=run, at=now, kind=kind, number=change.number, option=by_code[change.option]
+            )
+        )
+    LotteryEvent.objects.bulk_create(events)
+    notified = {c.number for c in promotion.changes if c.kind in ("promoted", "childcare_granted")}
+    for application in Application.objects.filter(number__in=notified, status="active"):
+        audit.log_action(
+            "lottery.promoted",
+            application=application,
+            data={
+                "place": new[application.number].option,
+                "childcare": new[application.number].childcare,
+            },
+        )
+        outbox_enqueue(kind=OutboxEmail.Kind.PROMOTED, application=application)
+    return promotion.changes
+
+
+def _test_pause() -> None:
+    """Tests widen the race window here to prove that the lock is what prevents overbooking."""
+    from django.conf import settings
+
+    pause = getattr(settings, "LOTTERY_TEST_PAUSE_SECONDS", 0)
+    if pause:
+        import time
+
+        time.sleep(pause)

@@ -92,7 +92,7 @@ def render(email: OutboxEmail) -> tuple[str, str, str]:
         "office_phone": settings.OFFICE_PHONE,
         "site_url": settings.SITE_URL,
     }
-    if email.kind in (OutboxEmail.Kind.RESULT,):
+    if email.kind in (OutboxEmail.Kind.RESULT, OutboxEmail.Kind.PROMOTED):
         from lottery.results import result_context
 
         context.update(result_context(application))

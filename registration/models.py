@@ -490,6 +490,19 @@ class Application(models.Model):
     def municipality_label(self) -> str:
         return municipalities.label(self.municipality)
 
+    def withdraw_deadline(self) -> dt.datetime:
+        """Withdrawal is possible until the session starts: the one held, or else the last
+        session chosen (a waitlisted parent may still be promoted until then)."""
+        place = getattr(self, "place", None)
+        if place is not None:
+            return place.option.session.starts()
+        return max(option.session.starts() for option in self.choices)
+
+    def can_withdraw(self, now: dt.datetime | None = None) -> bool:
+        return (
+            self.status == self.Status.ACTIVE and (now or timezone.now()) < self.withdraw_deadline()
+        )
+
     def can_change(self, now: dt.datetime | None = None) -> bool:
         return self.status == self.Status.ACTIVE and self.edition.registration_is_open(now)
 
@@ -567,6 +580,7 @@ class OutboxEmail(models.Model):
         CHANGED = "changed", _("Application changed")
         WITHDRAWN = "withdrawn", _("Withdrawal confirmed")
         RESULT = "result", _("Lottery result")
+        PROMOTED = "promoted", _("Place from the waiting list")
 
     application = models.ForeignKey(
         Application,

@@ -228,8 +228,21 @@ def application_withdraw(
     reason: str = "",
     now: dt.datetime | None = None,
 ) -> bool:
-    """Withdraw (辞退). Returns False if it was not active (a double click changes nothing)."""
+    """Withdraw (辞退), by the parent or by staff on the parent's request. Steps:
+
+    1. refuse once the session has started (Application.withdraw_deadline);
+    2. mark it withdrawn with a conditional update (a double click changes nothing);
+    3. after the draw, give its place back and promote from the waiting lists (LOTTERY.md §5),
+       in this same transaction;
+    4. log who did it and why, and confirm by e-mail.
+    Returns False if it was not active.
+    """
+    from lottery.models import LotteryRun
+    from lottery.services import places_rebalance
+
     now = now or timezone.now()
+    if now >= application.withdraw_deadline():
+        raise NotChangeable
     done = Application.objects.filter(pk=application.pk, status=Application.Status.ACTIVE).update(
         status=Application.Status.WITHDRAWN,
         withdrawn_at=now,
@@ -242,10 +255,15 @@ def application_withdraw(
     audit.log_action(
         "application.withdrawn",
         actor=actor,
-        actor_label=audit.PARENT if actor is None else audit.SYSTEM,
+        actor_label=audit.PARENT,
         application=application,
         reason=reason,
     )
+    run = LotteryRun.objects.filter(
+        edition_id=application.edition_id, state=LotteryRun.State.DRAWN
+    ).first()
+    if run is not None:
+        places_rebalance(run=run, now=now)
     outbox_enqueue(kind=OutboxEmail.Kind.WITHDRAWN, application=application)
     return True
 

@@ -271,15 +271,21 @@ def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
     if problem or application is None:
         return problem or redirect("registration:home")
-    if application.status != Application.Status.ACTIVE:
+    if not application.can_withdraw():
+        if application.status == Application.Status.ACTIVE:
+            messages.info(request, _("The session has started: withdrawal is no longer possible."))
         return redirect("registration:my_application", token=token)
     form = WithdrawForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        services.application_withdraw(application=application)
-        messages.success(
-            request,
-            _("Your application has been withdrawn. We have sent you an e-mail to confirm."),
-        )
+        try:
+            services.application_withdraw(application=application)
+        except services.NotChangeable:
+            messages.info(request, _("The session has started: withdrawal is no longer possible."))
+        else:
+            messages.success(
+                request,
+                _("Your application has been withdrawn. We have sent you an e-mail to confirm."),
+            )
         return redirect("registration:my_application", token=token)
     return render(
         request,
