@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import cast
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -347,7 +349,16 @@ def lottery_audit(*, edition: Edition) -> procedure.AuditFile:
         for r in LotteryResult.objects.filter(run=run).order_by("rank")
     ]
     roll = cast(procedure.Roll, json.loads(run.roll_json))
-    return procedure.audit_file(roll, run.secret, run.public_randomness, results)
+    events: list[procedure.Event] = [
+        {
+            "time": e.at.isoformat(),
+            "kind": e.kind,
+            "number": e.number,
+            "option": codes[e.option_id] if e.option_id else None,
+        }
+        for e in LotteryEvent.objects.filter(run=run).order_by("id")
+    ]
+    return procedure.audit_file(roll, run.secret, run.public_randomness, results, events)
 
 
 def lottery_scheduled(*, now: dt.datetime | None = None) -> list[str]:
@@ -372,8 +383,6 @@ def lottery_scheduled(*, now: dt.datetime | None = None) -> list[str]:
 def _lock_capacities(edition_id: int) -> dict[int, Option]:
     """Every change of places in an edition queues here: the options and childcare bands are
     locked in a fixed order (by id), so two withdrawals never give away the same seat."""
-    from django.conf import settings
-
     if getattr(settings, "LOTTERY_TEST_SKIP_LOCK", False):  # negative control in the tests only
         return {
             o.pk: o
@@ -479,10 +488,6 @@ def places_rebalance(
 
 def _test_pause() -> None:
     """Tests widen the race window here to prove that the lock is what prevents overbooking."""
-    from django.conf import settings
-
     pause = getattr(settings, "LOTTERY_TEST_PAUSE_SECONDS", 0)
     if pause:
-        import time
-
         time.sleep(pause)

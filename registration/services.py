@@ -269,6 +269,43 @@ def application_withdraw(
 
 
 @transaction.atomic
+def application_remove(
+    *,
+    application: Application,
+    status: str,
+    actor: User | None,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Staff mark an application duplicate or invalid (with a reason). After the draw its place
+    goes to the waiting lists like a withdrawal (LOTTERY.md §5). Returns False if not active."""
+    from lottery.models import LotteryRun
+    from lottery.services import places_rebalance
+
+    if status not in (Application.Status.DUPLICATE, Application.Status.INVALID):
+        raise ValueError(status)
+    now = now or timezone.now()
+    done = Application.objects.filter(pk=application.pk, status=Application.Status.ACTIVE).update(
+        status=status, updated_at=now, status_reason=reason
+    )
+    if done != 1:
+        return False
+    application.refresh_from_db()
+    DuplicateFlag.objects.filter(application=application, resolution="").update(
+        resolution=DuplicateFlag.Resolution.MARKED, resolved_at=now, resolved_by=actor
+    )
+    audit.log_action(
+        f"application.marked_{status}", actor=actor, application=application, reason=reason
+    )
+    run = LotteryRun.objects.filter(
+        edition_id=application.edition_id, state=LotteryRun.State.DRAWN
+    ).first()
+    if run is not None:
+        places_rebalance(run=run, now=now)
+    return True
+
+
+@transaction.atomic
 def application_resend_link(*, edition: Edition, email: str) -> None:
     """E-mail the link to My application if this address applied; silent otherwise."""
     application = (
