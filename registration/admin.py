@@ -2,16 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from childcare.models import Child, ChildcareBand
 
-from . import municipalities
+from . import municipalities, services
 from .models import (
     GRADE_CHOICES,
     Application,
@@ -228,6 +233,23 @@ class AuditEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     ordering = ["at", "id"]
 
 
+class StatusForm(forms.Form):
+    action = forms.ChoiceField(
+        label=_("What to do"),
+        choices=[
+            ("withdrawn", _("Withdraw on the parent's request (phone)")),
+            ("duplicate", _("Mark as a duplicate")),
+            ("invalid", _("Mark as invalid")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label=_("Reason (kept in the history)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+    )
+
+
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
     list_display = [
@@ -301,6 +323,55 @@ class ApplicationAdmin(admin.ModelAdmin):
         if digits and len(digits) >= 6 and not any(ch.isalpha() for ch in term):
             return queryset.filter(phone__contains=digits), False
         return super().get_search_results(request, queryset, to_katakana(term) or term)
+
+    change_form_template = "admin/registration/application/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:pk>/status/",
+                self.admin_site.admin_view(self.status_view),
+                name="registration_application_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Withdraw on a parent's phone request, or mark duplicate/invalid: always with a reason."""
+        application = get_object_or_404(Application, pk=pk)
+        if not self.has_change_permission(request, application):
+            raise PermissionDenied
+        form = StatusForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
+            user = request.user if isinstance(request.user, User) else None
+            try:
+                if action == "withdrawn":
+                    done = services.application_withdraw(
+                        application=application, actor=user, reason=reason
+                    )
+                else:
+                    done = services.application_remove(
+                        application=application, status=action, actor=user, reason=reason
+                    )
+            except services.NotChangeable:
+                messages.error(request, _("The session has started: it can no longer change."))
+            else:
+                if done:
+                    messages.success(request, _("Saved, with the reason, in the history."))
+                else:
+                    messages.warning(request, _("The application was not active: nothing changed."))
+            return HttpResponseRedirect(
+                reverse("admin:registration_application_change", args=[application.pk])
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Withdraw or mark %(number)s") % {"number": application.number},
+            "application": application,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/registration/application/status.html", context)
 
     @admin.display(description=_("name"), ordering="family_name_kana")
     def full_name(self, obj: Application) -> str:

@@ -145,3 +145,29 @@ def test_nobody_edits_the_audit_log_or_the_outbox_by_hand(staff_client, edition)
         ).status_code
         == 403
     )
+
+
+def test_staff_withdraw_on_a_parents_phone_request_with_the_reason_recorded(staff_client, edition):
+    from registration.models import AuditEvent
+
+    application = ApplicationFactory(edition=edition)
+    url = reverse("admin:registration_application_status", args=[application.pk])
+    assert staff_client.post(url, {"action": "withdrawn"}).status_code == 200  # reason missing
+    application.refresh_from_db()
+    assert application.status == "active"
+    staff_client.post(url, {"action": "withdrawn", "reason": "電話で辞退の申し出"})
+    application.refresh_from_db()
+    assert application.status == "withdrawn" and application.status_reason == "電話で辞退の申し出"
+    event = AuditEvent.objects.get(application=application, action="application.withdrawn")
+    assert event.actor_label == "office" and event.reason == "電話で辞退の申し出"
+
+
+def test_staff_mark_a_duplicate_with_a_reason_and_the_flag_is_resolved(staff_client, edition):
+    application = ApplicationFactory(edition=edition)
+    other = ApplicationFactory(edition=edition)
+    DuplicateFlag.objects.create(application=application, other=other, reason="phone")
+    url = reverse("admin:registration_application_status", args=[application.pk])
+    staff_client.post(url, {"action": "duplicate", "reason": "同じ世帯"})
+    application.refresh_from_db()
+    assert application.status == "duplicate"
+    assert DuplicateFlag.objects.get(application=application).resolution == "marked"
