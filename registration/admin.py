@@ -16,10 +16,11 @@ from django.utils.translation import gettext_lazy as _
 
 from childcare.models import Child, ChildcareBand
 
-from . import municipalities, services
+from . import municipalities, reception, services
 from .models import (
     GRADE_CHOICES,
     Application,
+    Attendance,
     AuditEvent,
     Booth,
     DuplicateFlag,
@@ -417,3 +418,53 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["application__number", "action", "reason"]
     list_select_related = ["application", "edition"]
     date_hierarchy = "at"
+
+
+@admin.register(Attendance)
+class AttendanceAdmin(admin.ModelAdmin):
+    """Arrivals on the day; reception works from the check-in pages linked on this list."""
+
+    list_display = ["application", "heads", "arrived_at", "checked_in_by"]
+    list_filter = ["application__place__option__session"]
+    list_select_related = ["application"]
+    search_fields = ["application__number"]
+    raw_id_fields = ["application"]
+    change_list_template = "admin/registration/attendance/change_list.html"
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("registration.check_in") or super().has_view_permission(
+            request, obj
+        )
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra = {"reception_sessions": reception.sessions_for_reception(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "checkin/<int:session_id>/",
+                view(reception.checkin_view),
+                name="registration_checkin",
+            ),
+            path(
+                "checkin/<int:session_id>/arrive/<int:application_id>/",
+                view(reception.arrive_view),
+                name="registration_arrive",
+            ),
+            path(
+                "checkin/<int:session_id>/counts.json",
+                view(reception.counts_view),
+                name="registration_checkin_counts",
+            ),
+            path(
+                "checkin/<int:session_id>/list/",
+                view(reception.reception_list_view),
+                name="registration_reception_list",
+            ),
+            *super().get_urls(),
+        ]

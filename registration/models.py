@@ -581,6 +581,7 @@ class OutboxEmail(models.Model):
         WITHDRAWN = "withdrawn", _("Withdrawal confirmed")
         RESULT = "result", _("Lottery result")
         PROMOTED = "promoted", _("Place from the waiting list")
+        REMINDER = "reminder", _("Reminder")
 
     application = models.ForeignKey(
         Application,
@@ -667,3 +668,30 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+
+class Attendance(models.Model):
+    """Reception on the day: who arrived, with how many people."""
+
+    application = models.OneToOneField(
+        Application,
+        on_delete=models.PROTECT,
+        related_name="attendance",
+        verbose_name=_("application"),
+    )
+    heads = models.PositiveSmallIntegerField(_("people arrived"))
+    arrived_at = models.DateTimeField(_("arrived at"), default=timezone.now)
+    checked_in_by = models.CharField(_("checked in by"), max_length=150)
+
+    class Meta:
+        verbose_name = _("arrival")
+        verbose_name_plural = _("arrivals")
+        permissions = [("check_in", _("Can check people in at reception"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(heads__gte=1, heads__lte=5), name="attendance_heads_1_to_5"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id} ({self.heads})"
