@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 
 from childcare.models import Child, ChildcareBand, band_for
 from registration import audit
-from registration.mail import outbox_enqueue, outbox_enqueue_bulk
+from registration.mail import outbox_enqueue, outbox_enqueue_query
 from registration.models import Application, DuplicateFlag, Edition, Option, OutboxEmail
 
 from . import procedure
@@ -276,24 +276,7 @@ def lottery_draw(
         seed = procedure.seed(run.roll_hash, run.secret, randomness)
         results = procedure.allocate(roll, seed)
         ids = dict(Application.objects.filter(edition=edition).values_list("number", "pk"))
-        LotteryResult.objects.bulk_create(
-            (
-                LotteryResult(
-                    run=run,
-                    application_id=ids[r["number"]],
-                    number=r["number"],
-                    key=r["key"],
-                    rank=r["rank"],
-                    outcome=r["outcome"],
-                    option=options[r["option"]] if r["option"] else None,
-                    round=r["round"],
-                    childcare=r["childcare"],
-                    waitlist=r["waitlist"],
-                )
-                for r in results
-            ),
-            batch_size=5000,
-        )
+        _save_results(run, results, ids, {code: o.pk for code, o in options.items()})
         Place.objects.bulk_create(
             (
                 Place(
@@ -322,17 +305,67 @@ def lottery_draw(
             edition=edition,
             data={"seed": seed.hex(), "public_randomness": randomness, **counts},
         )
-        outbox_enqueue_bulk(
+        outbox_enqueue_query(
             kind=OutboxEmail.Kind.RESULT,
-            applications=Application.objects.active()
-            .filter(edition=edition, lottery_result__run=run)
-            .only("pk", "email", "language")
-            .iterator(chunk_size=5000),
+            applications=Application.objects.active().filter(
+                edition=edition, lottery_result__run=run
+            ),
         )
         # Applications withdrawn between the freeze and the draw give their places back at once.
         run.refresh_from_db()
         places_rebalance(run=run, now=now)
     return DrawOutcome(True, _("The lottery has been drawn."), counts)
+
+
+RESULT_COLUMNS = (
+    "run_id",
+    "application_id",
+    "number",
+    "key",
+    "rank",
+    "outcome",
+    "option_id",
+    "round",
+    "childcare",
+    "waitlist",
+)
+
+
+def _save_results(
+    run: LotteryRun,
+    results: list[procedure.Result],
+    ids: dict[str, int],
+    option_ids: dict[str, int],
+) -> None:
+    """100,000 rows: PostgreSQL's COPY is ten times faster than building model instances."""
+    rows = (
+        (
+            run.pk,
+            ids[r["number"]],
+            r["number"],
+            r["key"],
+            r["rank"],
+            r["outcome"],
+            option_ids[r["option"]] if r["option"] else None,
+            r["round"],
+            r["childcare"],
+            r["waitlist"],
+        )
+        for r in results
+    )
+    if connection.vendor == "postgresql":
+        table = LotteryResult._meta.db_table
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row((*row[:-1], json.dumps(row[-1])))
+        return
+    LotteryResult.objects.bulk_create(
+        (LotteryResult(**dict(zip(RESULT_COLUMNS, row, strict=True))) for row in rows),
+        batch_size=5000,
+    )
 
 
 def lottery_audit(*, edition: Edition) -> procedure.AuditFile:
@@ -420,17 +453,19 @@ def places_rebalance(
     now = now or timezone.now()
     options = _lock_capacities(run.edition_id)
     _test_pause()
+    gone = set(
+        Application.objects.filter(lottery_result__run=run)
+        .exclude(status=Application.Status.ACTIVE)
+        .values_list("number", flat=True)
+    )
+    if not gone:
+        return []  # no place came back: capacities only shrank since the draw, nothing fits
     by_code = {o.code: o for o in options.values()}
     roll = cast(procedure.Roll, json.loads(run.roll_json))
     order = list(
         LotteryResult.objects.filter(run=run).order_by("rank").values_list("number", flat=True)
     )
     ids = dict(Application.objects.filter(lottery_result__run=run).values_list("number", "pk"))
-    gone = set(
-        Application.objects.filter(lottery_result__run=run)
-        .exclude(status=Application.Status.ACTIVE)
-        .values_list("number", flat=True)
-    )
     current = {
         number: procedure.Holding(options[option_id].code, cast(procedure.Childcare, childcare))
         for number, option_id, childcare in Place.objects.filter(run=run).values_list(
