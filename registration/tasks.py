@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import mail
+from . import mail, tickets
 
 
 @shared_task(ignore_result=True)
@@ -16,3 +16,9 @@ def outbox_drain() -> None:
 @shared_task(ignore_result=True)
 def outbox_sweep() -> None:
     mail.outbox_sweep()
+
+
+@shared_task(ignore_result=True)
+def reminders_send() -> None:
+    """Hourly: queue the reminders that are due (idempotent)."""
+    tickets.reminders_send()

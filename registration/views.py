@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from childcare.models import ChildcareBand
 from lottery.results import result_context
 
-from . import services
+from . import services, tickets
 from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
 from .models import Application, Booth, Edition, Option, Session
 from .tokens import LinkExpired, LinkInvalid, read_token
@@ -199,6 +199,7 @@ def my_application(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
     if problem or application is None:
         return problem or redirect("registration:home")
+    result = result_context(application)
     return render(
         request,
         "registration/my_application.html",
@@ -208,9 +209,57 @@ def my_application(request: HttpRequest, token: str) -> HttpResponse:
             "children": application.childcare_children.all(),
             "booths": application.booths_of_interest.select_related("session", "organisation"),
             "can_change": application.can_change(),
-            **result_context(application),
+            **result,
+            **tickets.admission_context(application, result["place"]),
         },
     )
+
+
+@require_GET
+def my_ticket(request: HttpRequest, token: str) -> HttpResponse:
+    """The admission ticket to print or show on a phone: QR code and application number."""
+    application, problem = _application_from_token(request, token)
+    if problem or application is None:
+        return problem or redirect("registration:home")
+    place = tickets.current_place(application)
+    if place is None or not place.option.is_venue:
+        messages.info(
+            request,
+            _(
+                "There is no admission ticket for this application: tickets are for "
+                "places at the venue."
+            ),
+        )
+        return redirect("registration:my_application", token=token)
+    return render(
+        request,
+        "registration/ticket.html",
+        {
+            "application": application,
+            "token": token,
+            "place": place,
+            "session": place.option.session,
+            "ticket_svg": tickets.ticket_svg(tickets.make_ticket(application.number)),
+        },
+    )
+
+
+@require_GET
+def my_calendar(request: HttpRequest, token: str) -> HttpResponse:
+    """The session held, as an .ics file for the phone's calendar."""
+    application, problem = _application_from_token(request, token)
+    if problem or application is None:
+        return problem or redirect("registration:home")
+    place = tickets.current_place(application)
+    if place is None:
+        messages.info(request, _("There is no calendar entry: this application holds no place."))
+        return redirect("registration:my_application", token=token)
+    response = HttpResponse(
+        tickets.calendar_ics(application=application, place=place),
+        content_type="text/calendar; charset=utf-8",
+    )
+    response["Content-Disposition"] = 'attachment; filename="seminar.ics"'
+    return response
 
 
 @require_http_methods(["GET", "POST"])

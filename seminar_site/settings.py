@@ -187,6 +187,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "registration.tasks.outbox_sweep", "schedule": 60.0},
     "lottery-tick": {"task": "lottery.tasks.lottery_tick", "schedule": 60.0},
+    "reminders": {"task": "registration.tasks.reminders_send", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
