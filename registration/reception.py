@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from . import audit
@@ -77,7 +78,7 @@ def find(session: Session, query: str) -> QuerySet[Application]:
 
 
 class ArrivalForm(forms.Form):
-    heads = forms.IntegerField(min_value=1, max_value=5, label=_("People arrived"))
+    heads = forms.IntegerField(min_value=1, max_value=5, label=gettext_lazy("People arrived"))
 
 
 def checkin_view(request: HttpRequest, session_id: int) -> HttpResponse:
@@ -125,10 +126,13 @@ def arrive_view(request: HttpRequest, session_id: int, application_id: int) -> H
                 request, _("%(number)s had already arrived.") % {"number": application.number}
             )
         else:
+            n = form.cleaned_data["heads"]
             messages.success(
                 request,
-                _("%(number)s arrived: %(n)d people.")
-                % {"number": application.number, "n": form.cleaned_data["heads"]},
+                ngettext(
+                    "%(number)s arrived: %(n)d person.", "%(number)s arrived: %(n)d people.", n
+                )
+                % {"number": application.number, "n": n},
             )
     return HttpResponseRedirect(reverse("admin:registration_checkin", args=[session.pk]))
 
