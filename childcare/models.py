@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from registration.models import Application, Localized, Session
+from registration.models import Application, Localized, Option, Session
 
 
 def age_in_months(born: dt.date, on: dt.date) -> int:
@@ -87,6 +89,22 @@ def band_for(bands: list[ChildcareBand], born: dt.date) -> ChildcareBand | None:
     return next((b for b in bands if b.admits(born)), None)
 
 
+class ChildQuerySet(models.QuerySet["Child"]):
+    def at_sessions(self, sessions: Iterable[Session] | models.QuerySet[Session]) -> ChildQuerySet:
+        """Children expected in these sessions' childcare: their application is active and
+        holds the venue place there, or holds no place yet (before the draw, or on a waiting
+        list) and chose the venue there."""
+        venue = Option.objects.filter(kind=Option.Kind.VENUE, session__in=sessions)
+        chose = (
+            Q(application__choice_1__in=venue)
+            | Q(application__choice_2__in=venue)
+            | Q(application__choice_3__in=venue)
+        )
+        return self.filter(application__status=Application.Status.ACTIVE).filter(
+            Q(application__place__option__in=venue) | (Q(application__place__isnull=True) & chose)
+        )
+
+
 class Child(models.Model):
     """A child booked for childcare at the venue sessions the application chose."""
 
@@ -100,12 +118,19 @@ class Child(models.Model):
     name = models.CharField(_("child's name"), max_length=100)
     name_kana = models.CharField(_("child's name (katakana)"), max_length=100)
     date_of_birth = models.DateField(_("date of birth"))
+    # Health information: only childcare staff and administrators see it
+    # (permission view_health_notes); it is never copied into the audit log.
     notes = models.TextField(_("allergies and notes"), blank=True, max_length=500)
+
+    objects = ChildQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("child in childcare")
         verbose_name_plural = _("children in childcare")
         ordering = ["application", "position"]
+        permissions = [
+            ("view_health_notes", _("Can see children's allergies and health notes")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["application", "position"], name="child_position_unique"
@@ -117,3 +142,33 @@ class Child(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application.number} #{self.position}"
+
+
+class ChildcareAssignment(models.Model):
+    """A childcare staff member works at a session: they see that session's roster only."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="childcare_assignments",
+        verbose_name=_("staff member"),
+    )
+    session = models.ForeignKey(
+        Session,
+        on_delete=models.CASCADE,
+        related_name="childcare_assignments",
+        verbose_name=_("session"),
+    )
+
+    class Meta:
+        verbose_name = _("childcare staff assignment")
+        verbose_name_plural = _("childcare staff assignments")
+        ordering = ["session", "user"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "session"], name="childcare_assignment_once_per_session"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.session}"

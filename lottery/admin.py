@@ -64,13 +64,16 @@ class LotteryRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _may_run(self, request: HttpRequest) -> bool:
         return request.user.has_perm("lottery.change_lotteryrun")
 
+    def _may_see(self, request: HttpRequest) -> bool:
+        return self._may_run(request) or request.user.has_perm("lottery.view_lotteryrun")
+
     @staticmethod
     def _actor(request: HttpRequest) -> str:
         return request.user.get_username()
 
     def console_view(self, request: HttpRequest, code: str) -> HttpResponse:
         edition = get_object_or_404(Edition, code=code)
-        if not (self._may_run(request) or request.user.has_perm("lottery.view_lotteryrun")):
+        if not self._may_see(request):
             return HttpResponse(status=403)
         if request.method == "POST":
             return self._console_action(request, edition)
@@ -140,6 +143,8 @@ class LotteryRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return self._redirect(edition)
 
     def audit_view(self, request: HttpRequest, code: str) -> HttpResponse:
+        if not self._may_see(request):
+            return HttpResponse(status=403)
         edition = get_object_or_404(Edition, code=code)
         try:
             audit = services.lottery_audit(edition=edition)

@@ -1,22 +1,28 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from childcare.models import Child, ChildcareBand
 
-from . import municipalities, reception, services
+from . import audit, exports, municipalities, reception, review, services
 from .models import (
     GRADE_CHOICES,
     Application,
@@ -212,18 +218,41 @@ class DuplicateFilter(admin.SimpleListFilter):
         return queryset
 
 
+HEALTH_NOTES_PERMISSION = "childcare.view_health_notes"
+
+
+def may_see_health_notes(request: HttpRequest) -> bool:
+    """Children's allergies and notes: childcare staff and administrators, not the office."""
+    return request.user.has_perm(HEALTH_NOTES_PERMISSION)
+
+
 class ChildInline(admin.TabularInline):
     model = Child
     extra = 0
+    fields = ["position", "name", "name_kana", "date_of_birth", "notes"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[Any, ...]:
+        fields = super().get_fields(request, obj)
+        return tuple(f for f in fields if f != "notes" or may_see_health_notes(request))
 
 
-class DuplicateFlagInline(admin.TabularInline):
+class DuplicateFlagInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Flags are resolved in the review queue, where every decision is logged."""
+
     model = DuplicateFlag
     fk_name = "application"
     extra = 0
-    fields = ["other", "reason", "resolution", "created_at"]
-    readonly_fields = ["other", "reason", "created_at"]
-    can_delete = False
+    fields = readonly_fields = (
+        "other",
+        "reason",
+        "resolution",
+        "resolved_by",
+        "resolved_at",
+        "created_at",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DuplicateFlag]:
+        return super().get_queryset(request).select_related("other", "resolved_by")
 
 
 class AuditEventInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -249,6 +278,100 @@ class StatusForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=1000,
     )
+
+
+class FieldChange(TypedDict):
+    """``{"changed": {field: [old, new]}, "values_not_recorded": [field, ...]}``"""
+
+    changed: dict[str, list[str]]
+    values_not_recorded: list[str]
+
+
+class ChildChange(FieldChange):
+    child: int
+    change: str  # added, changed, deleted
+
+
+class StaffChangeData(TypedDict, total=False):
+    """AuditEvent.data of ``application.staff_changed``."""
+
+    changed: dict[str, list[str]]
+    children: list[ChildChange]
+
+
+# Health information never goes into the audit log, which the office reads: only the fact
+# that it changed.
+VALUES_NOT_RECORDED = {"notes"}
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return ", ".join(sorted(as_text(v) for v in value))
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _child_change(change: str, position: int, fields: dict[str, tuple[Any, Any]]) -> ChildChange:
+    return {
+        "child": position,
+        "change": change,
+        "changed": {
+            name: [as_text(old), as_text(new)]
+            for name, (old, new) in fields.items()
+            if name not in VALUES_NOT_RECORDED
+        },
+        "values_not_recorded": sorted(set(fields) & VALUES_NOT_RECORDED),
+    }
+
+
+class ApplicationAdminForm(forms.ModelForm):
+    change_reason = forms.CharField(
+        label=_("Reason for this change"),
+        help_text=_("Kept in the application's history with what changed, e.g. a phone call."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=1000,
+    )
+
+    class Meta:
+        model = Application
+        # What staff may edit; the status changes only through its own workflows.
+        fields = [
+            "choice_1",
+            "choice_2",
+            "choice_3",
+            "family_name",
+            "given_name",
+            "family_name_kana",
+            "given_name_kana",
+            "phone",
+            "municipality",
+            "grades",
+            "adults",
+            "children",
+            "childcare_fallback",
+            "needs_sign_language",
+            "needs_wheelchair_space",
+            "needs_other",
+            "questions",
+            "booths_of_interest",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Filled by ApplicationAdmin.save_model and save_formset, logged by save_related.
+        self.audit_data: StaffChangeData = {}
+        if "municipality" in self.fields:
+            self.fields["municipality"] = forms.ChoiceField(
+                label=self.fields["municipality"].label, choices=municipalities.choices()
+            )
+
+
+IDENTITY_FIELDS = {"family_name", "given_name", "family_name_kana", "given_name_kana", "phone"}
 
 
 @admin.register(Application)
@@ -290,9 +413,14 @@ class ApplicationAdmin(admin.ModelAdmin):
     ]
     search_help_text = _("Number, name, furigana, e-mail or phone (hyphens are fine).")
     date_hierarchy = "created_at"
+    form = ApplicationAdminForm
+    # The status changes only through the status page and the duplicate review, which give
+    # places back to the waiting lists and e-mail the parent.
     readonly_fields = [
         "number",
         "edition",
+        "status",
+        "status_reason",
         "email",
         "created_at",
         "updated_at",
@@ -301,10 +429,130 @@ class ApplicationAdmin(admin.ModelAdmin):
         "health_consent_at",
         "language",
     ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "edition",
+                    "status",
+                    "status_reason",
+                    "language",
+                    "created_at",
+                    "updated_at",
+                    "withdrawn_at",
+                ]
+            },
+        ),
+        (_("Choices"), {"fields": ["choice_1", "choice_2", "choice_3"]}),
+        (
+            _("Applicant"),
+            {
+                "fields": [
+                    ("family_name", "given_name"),
+                    ("family_name_kana", "given_name_kana"),
+                    "email",
+                    "phone",
+                    "municipality",
+                    "grades",
+                ]
+            },
+        ),
+        (_("Party"), {"fields": ["adults", "children", "childcare_fallback"]}),
+        (
+            _("Needs and interests"),
+            {
+                "fields": [
+                    "needs_sign_language",
+                    "needs_wheelchair_space",
+                    "needs_other",
+                    "questions",
+                    "booths_of_interest",
+                ]
+            },
+        ),
+        (_("Consent"), {"fields": ["privacy_consent_at", "health_consent_at"]}),
+    ]
+    reason_fieldset = (_("Reason for this change"), {"fields": ["change_reason"]})
     filter_horizontal = ["booths_of_interest"]
     inlines = [ChildInline, DuplicateFlagInline, AuditEventInline]
     list_per_page = 50
     show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Applications come from parents (services.application_submit: receipt, duplicate
+        # flags, the audit log); there is no way around that in the admin.
+        return False
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fieldsets: list[Any] = list(super().get_fieldsets(request, obj))
+        if obj is not None and self.has_change_permission(request, obj):
+            fieldsets.append(self.reason_fieldset)
+        return fieldsets
+
+    def save_model(self, request: HttpRequest, obj: Application, form: Any, change: bool) -> None:
+        """Note what changes, old → new, for the audit event that save_related writes."""
+        if change:
+            # The admin saves in a transaction: the lock makes "old" exactly what this save
+            # replaces, even when the parent or another staff member saves at the same moment.
+            before = Application.objects.select_for_update().get(pk=obj.pk)
+            changed: dict[str, list[str]] = {}
+            for name in form.changed_data:
+                if name == "change_reason":
+                    continue
+                if Application._meta.get_field(name).many_to_many:
+                    old: Any = getattr(before, name).all()
+                    new: Any = form.cleaned_data[name]
+                else:
+                    old, new = getattr(before, name), getattr(obj, name)
+                changed[name] = [as_text(old), as_text(new)]
+            if changed:
+                form.audit_data["changed"] = changed
+                obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Child:
+            super().save_formset(request, form, formset, change)
+            return
+        initial = {f.instance.pk: dict(f.initial) for f in formset.initial_forms}
+        super().save_formset(request, form, formset, change)
+        children: list[ChildChange] = form.audit_data.setdefault("children", [])
+        for child in formset.new_objects:
+            fields = {
+                f: (None, getattr(child, f))
+                for f in formset.form.base_fields
+                if getattr(child, f) not in (None, "")
+            }
+            children.append(_child_change("added", child.position, fields))
+        for child, names in formset.changed_objects:
+            before = initial.get(child.pk, {})
+            fields = {n: (before.get(n), getattr(child, n)) for n in names}
+            children.append(_child_change("changed", child.position, fields))
+        for child in formset.deleted_objects:
+            children.append(_child_change("deleted", child.position, {}))
+        if not children:
+            del form.audit_data["children"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Write one audit event for the whole edit: fields, children, who and why."""
+        super().save_related(request, form, formsets, change)
+        data: StaffChangeData = form.audit_data
+        if not (change and data):
+            return
+        application = form.instance
+        audit.log_action(
+            "application.staff_changed",
+            actor=request.user if isinstance(request.user, User) else None,
+            actor_label=request.user.get_username(),
+            application=application,
+            data=dict(data),
+            reason=form.cleaned_data["change_reason"],
+        )
+        identity_changed = IDENTITY_FIELDS & set(data.get("changed", {})) or data.get("children")
+        if identity_changed and application.status == Application.Status.ACTIVE:
+            services.flag_duplicates(application)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
         return (
@@ -334,6 +582,7 @@ class ApplicationAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.status_view),
                 name="registration_application_status",
             ),
+            *exports.export_urls(self.admin_site),
             *super().get_urls(),
         ]
 
@@ -395,12 +644,181 @@ class ApplicationAdmin(admin.ModelAdmin):
         return int(obj.open_flag_count)
 
 
+def _children_text(application: Application) -> str:
+    # Names and birth dates only: the children's health notes are not for this page.
+    return "; ".join(
+        f"{c.name} ({c.name_kana}) {c.date_of_birth.isoformat()}"
+        for c in application.childcare_children.all()
+    )
+
+
+def comparison_rows(pair: review.DuplicatePair) -> list[tuple[str, str, str, bool]]:
+    """(label, first, second, same) for the two applications side by side."""
+    rows: list[tuple[Any, Callable[[Application], str]]] = [
+        (_("name"), lambda a: a.full_name),
+        (_("furigana"), lambda a: a.full_name_kana),
+        (_("email"), lambda a: a.email),
+        (_("phone"), lambda a: a.phone),
+        (_("municipality"), lambda a: a.municipality_label),
+        (_("children in childcare"), _children_text),
+        (_("children's grades"), lambda a: ", ".join(a.grade_labels)),
+        (_("choices"), lambda a: ", ".join(o.code for o in a.choices)),
+        (_("people"), lambda a: f"{a.adults} + {a.children}"),
+        (_("submitted"), lambda a: f"{timezone.localtime(a.created_at):%Y-%m-%d %H:%M}"),
+        (_("language"), lambda a: a.get_language_display()),
+    ]
+    out = []
+    for label, value in rows:
+        first, second = value(pair.first), value(pair.second)
+        out.append((str(label), first, second, bool(first) and first == second))
+    return out
+
+
+class ReviewForm(forms.Form):
+    """One decision on a pair of likely duplicates; a reason is required to remove one."""
+
+    reason = forms.CharField(
+        label=_("Reason (kept in the history)"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=1000,
+        required=False,
+    )
+
+    def __init__(self, *args: Any, pair: review.DuplicatePair, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pair = pair
+        self.fields["action"] = forms.ChoiceField(
+            choices=[("keep", _("Keep both: not duplicates")), *self.removals()]
+        )
+
+    def removals(self) -> list[tuple[str, str]]:
+        return [
+            (f"{status}:{application.pk}", f"{application.number}: {status.label}")
+            for application in self.pair.applications
+            for status in (Application.Status.DUPLICATE, Application.Status.INVALID)
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("action", "keep") != "keep" and not data.get("reason", "").strip():
+            self.add_error("reason", _("Give the reason for marking an application."))
+        return data
+
+
 @admin.register(DuplicateFlag)
-class DuplicateFlagAdmin(admin.ModelAdmin):
-    list_display = ["application", "other", "reason", "resolution", "created_at"]
-    list_filter = ["reason", "resolution"]
-    list_select_related = ["application", "other"]
-    raw_id_fields = ["application", "other"]
+class DuplicateFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every flag, for the record; decisions are taken in the review queue."""
+
+    list_display = ["application", "other", "reason", "resolution", "resolved_by", "created_at"]
+    list_filter = ["reason", "resolution", "application__edition"]
+    list_select_related = ["application", "other", "resolved_by"]
+    search_fields = ["application__number", "other__number"]
+    change_list_template = "admin/registration/duplicates/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("review/", view(self.review_view), name="registration_duplicate_review"),
+            path(
+                "review/<int:application_id>/<int:other_id>/",
+                view(require_POST(self.decide_view)),
+                name="registration_duplicate_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    @staticmethod
+    def may_review(request: HttpRequest) -> bool:
+        # The queue shows both applications' contact data.
+        return request.user.has_perms(
+            ["registration.view_duplicateflag", "registration.view_application"]
+        )
+
+    @staticmethod
+    def may_decide(request: HttpRequest, action: str) -> bool:
+        needed = ["registration.change_duplicateflag", "registration.view_application"]
+        if action != "keep":
+            needed.append("registration.change_application")
+        return request.user.has_perms(needed)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra = {"open_pairs": review.open_pair_count(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
+
+    def review_view(self, request: HttpRequest) -> HttpResponse:
+        """The open pairs side by side, each with its decisions."""
+        if not self.may_review(request):
+            raise PermissionDenied
+        edition = None
+        if request.GET.get("edition"):
+            edition = get_object_or_404(Edition, code=request.GET["edition"])
+        page = Paginator(review.open_pairs(edition), 20).get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Likely duplicates to review"),
+            "opts": self.model._meta,
+            "page": page,
+            "pairs": [
+                (
+                    pair,
+                    comparison_rows(pair),
+                    ReviewForm(pair=pair, auto_id=f"pair-{pair.first.pk}-{pair.second.pk}-%s"),
+                )
+                for pair in page
+            ],
+            "editions": Edition.objects.all(),
+            "edition": edition,
+            "may_decide": self.may_decide(request, "keep"),
+            "may_remove": self.may_decide(request, "remove"),
+        }
+        return TemplateResponse(request, "admin/registration/duplicates/review.html", context)
+
+    def decide_view(self, request: HttpRequest, application_id: int, other_id: int) -> HttpResponse:
+        """Keep both, or mark one of the pair duplicate or invalid (with a reason)."""
+        if not self.may_decide(request, request.POST.get("action", "")):
+            raise PermissionDenied
+        queue_url = reverse("admin:registration_duplicate_review")
+        if request.POST.get("edition"):
+            queue_url += "?" + urlencode({"edition": request.POST["edition"]})
+        queue = HttpResponseRedirect(queue_url)
+        a = get_object_or_404(Application, pk=application_id)
+        b = get_object_or_404(Application, pk=other_id)
+        first, second = sorted((a, b), key=lambda x: (x.created_at, x.pk))
+        form = ReviewForm(request.POST, pair=review.DuplicatePair(first=first, second=second))
+        if not form.is_valid():
+            for errors in form.errors.values():
+                for error in errors:
+                    messages.error(request, f"{a.number} / {b.number}: {error}")
+            return queue
+        user = request.user if isinstance(request.user, User) else None
+        action, reason = form.cleaned_data["action"], form.cleaned_data["reason"].strip()
+        try:
+            if action == "keep":
+                review.duplicate_keep_both(application=a, other=b, actor=user, reason=reason)
+                messages.success(
+                    request,
+                    _("%(a)s and %(b)s: kept both.") % {"a": a.number, "b": b.number},
+                )
+            else:
+                status, pk = action.split(":")
+                remove, keep = (a, b) if int(pk) == a.pk else (b, a)
+                review.duplicate_remove_one(
+                    remove=remove, keep=keep, status=status, actor=user, reason=reason
+                )
+                messages.success(
+                    request,
+                    _("%(number)s: %(status)s. %(kept)s stays active.")
+                    % {
+                        "number": remove.number,
+                        "status": Application.Status(status).label,
+                        "kept": keep.number,
+                    },
+                )
+        except review.AlreadyReviewed:
+            messages.warning(
+                request, _("This pair was already reviewed, or one of them is no longer active.")
+            )
+        return queue
 
 
 @admin.register(OutboxEmail)
@@ -413,11 +831,20 @@ class OutboxEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit log: read only for everyone, superusers included (ReadOnlyAdminMixin)."""
+
     list_display = ["at", "actor_label", "action", "application", "edition", "reason"]
-    list_filter = ["action", "actor_label", "edition"]
+    list_filter = [
+        "action",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        "actor_label",
+        "edition",
+        ("at", admin.DateFieldListFilter),
+    ]
     search_fields = ["application__number", "action", "reason"]
     list_select_related = ["application", "edition"]
     date_hierarchy = "at"
+    actions = None
 
 
 @admin.register(Attendance)

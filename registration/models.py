@@ -55,6 +55,10 @@ class Edition(Localized, models.Model):
     registration_closes_at = models.DateTimeField(_("registration closes"))
     freeze_at = models.DateTimeField(_("entry roll freezes"))
     draw_at = models.DateTimeField(_("lottery draw"))
+    # Set once by registration.retention, which claims the edition with it.
+    shredded_at = models.DateTimeField(
+        _("personal data shredded"), null=True, blank=True, editable=False
+    )
 
     objects = EditionQuerySet.as_manager()
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import mail, tickets
+from . import audit, mail, retention, tickets
 
 
 @shared_task(ignore_result=True)
@@ -22,3 +22,9 @@ def outbox_sweep() -> None:
 def reminders_send() -> None:
     """Hourly: queue the reminders that are due (idempotent)."""
     tickets.reminders_send()
+
+
+@shared_task(ignore_result=True)
+def retention_shred() -> None:
+    """Daily: shred the personal data of editions past their retention period (idempotent)."""
+    retention.retention_shred(actor_label=audit.SYSTEM)

@@ -14,11 +14,21 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from childcare.models import ChildcareBand
 from lottery.results import result_context
+from seminar_site.ratelimit import Limit, email_key, limit_posts
 
 from . import services, tickets
 from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
 from .models import Application, Booth, Edition, Option, Session
 from .tokens import LinkExpired, LinkInvalid, read_token
+
+# Both steps of the application count against one limit per client address; "e-mail me my link"
+# also against one per e-mail address, so that nobody can flood a parent's mailbox.
+apply_limit = limit_posts("apply", Limit("ip", "RATELIMIT_APPLY"))
+resend_link_limit = limit_posts(
+    "resend-link",
+    Limit("ip", "RATELIMIT_RESEND_LINK"),
+    Limit(email_key, "RATELIMIT_RESEND_LINK_PER_ADDRESS"),
+)
 
 DRAFT_KEY = "application-draft:{code}"
 DONE_KEY = "application-done:{code}"
@@ -99,6 +109,7 @@ def _load_draft(request: HttpRequest, code: str) -> QueryDict | None:
 
 
 @require_http_methods(["GET", "POST"])
+@apply_limit
 def apply_input(request: HttpRequest, code: str) -> HttpResponse:
     """入力: the form. A valid form is kept in the session and shown back on 確認."""
     edition, closed = _edition_open_or_page(request, code)
@@ -130,6 +141,7 @@ def apply_input(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@apply_limit
 def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
     """確認: the answers to check, then 送信 submits them."""
     edition, closed = _edition_open_or_page(request, code)
@@ -344,6 +356,7 @@ def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@resend_link_limit
 def resend_link(request: HttpRequest) -> HttpResponse:
     """E-mail me my link again. The answer never says whether the address applied."""
     edition = Edition.objects.current()

@@ -5,6 +5,7 @@ transport in ``var/broker``), e-mails written to ``var/mail``. Production mode
 (``DJANGO_DEBUG=false``) refuses to start without a real ``SECRET_KEY``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -32,7 +33,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with seminar_site.admin_site.SeminarAdminSite as admin.site.
+    "seminar_site.apps.SeminarAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -40,6 +42,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "crispy_forms",
     "crispy_bootstrap5",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
+    "django_ratelimit",
     "registration",
     "childcare",
     "lottery",
@@ -48,13 +56,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "seminar_site.urls"
@@ -96,10 +108,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # The cache holds only the rate-limit counters, which fail open: a Redis that hangs
+            # must cost a parent a second at most, not the whole request.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -188,6 +212,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "registration.tasks.outbox_sweep", "schedule": 60.0},
     "lottery-tick": {"task": "lottery.tasks.lottery_tick", "schedule": 60.0},
     "reminders": {"task": "registration.tasks.reminders_send", "schedule": 3600.0},
+    "retention-shred": {"task": "registration.tasks.retention_shred", "schedule": 86400.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -197,6 +222,71 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Security -------------------------------------------------------------------------------
+# Reverse proxies in front of the site that append to X-Forwarded-For (README "Deploying" puts
+# one TLS-terminating proxy in front in production; none in the embedded mode). The client's
+# address is read from there for admin lockouts and rate limits: seminar_site.security.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0 if DEBUG else 1)
+
+# django-axes: admin password guessing. After AXES_FAILURE_LIMIT failures the username and the
+# client address are each locked out for AXES_COOLOFF_MINUTES, even with the right password.
+# Staff unlock sooner with `python manage.py axes_reset_username NAME` (or axes_reset_ip).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "seminar_site.security.client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+
+# django-otp: a second factor (TOTP authenticator app, or static one-time codes) for any staff
+# member who adds a device; required for superusers in production (seminar_site.admin_site).
+OTP_REQUIRED_FOR_SUPERUSERS = not DEBUG
+OTP_TOTP_ISSUER = "Seminar office"
+
+# Rate limits on the parents' public POSTs (seminar_site.ratelimit): per client address, and per
+# e-mail address for "e-mail me my link again". Rates are "count/period", e.g. "30/10m".
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_APPLY = env.str("RATELIMIT_APPLY", default="30/10m")
+RATELIMIT_RESEND_LINK = env.str("RATELIMIT_RESEND_LINK", default="10/h")
+RATELIMIT_RESEND_LINK_PER_ADDRESS = env.str("RATELIMIT_RESEND_LINK_PER_ADDRESS", default="5/h")
+RATELIMIT_IP_META_KEY = "seminar_site.security.client_ip"
+# A counter that cannot be read or written lets the request through (seminar_site.ratelimit).
+RATELIMIT_FAIL_OPEN = True
+SILENCED_SYSTEM_CHECKS = [
+    # django-ratelimit's list of supported caches predates Django's own RedisCache (4.0), which
+    # it flags as "not officially supported". That backend increments with Redis INCRBY, which is
+    # atomic; the one race left (the key expiring between its EXISTS and INCRBY) raises the
+    # ValueError that django-ratelimit expects, and RATELIMIT_FAIL_OPEN lets that request through.
+    "django_ratelimit.W001",
+]
+if not REDIS_URL:
+    # Without Redis the counters live in each process's memory: exact in the embedded mode (one
+    # runserver process), looser by the number of gunicorn workers otherwise. docker-compose.yml
+    # always sets REDIS_URL.
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
+# Content-Security-Policy (django-csp): no inline or third-party script anywhere, the admin
+# included. style-src allows 'unsafe-inline' because templates carry style="" attributes and a
+# few <style> blocks (the printable ticket, the reception list, Django admin's change list);
+# data: images are Bootstrap's inline SVG icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+
+# Request bodies: the application form is about 100 fields and a few kB; the largest staff form
+# (a session with its booths) a few hundred fields. Anything far beyond is refused with 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=512 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=500)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

@@ -1,0 +1,32 @@
+"""The office's dashboard on the admin index (templates/admin/index.html)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+
+from registration.dashboard import build_dashboard
+from registration.models import Edition
+
+register = template.Library()
+
+
+@register.inclusion_tag("admin/dashboard/dashboard.html", takes_context=True)
+def office_dashboard(context: template.Context) -> dict[str, Any]:
+    """The current edition's charts, for staff who may read applications; nothing for others."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.has_perm("registration.view_application"):
+        return {"show": False}
+    edition = Edition.objects.current()
+    try:
+        exports_url = reverse("admin:registration_export_index")
+    except NoReverseMatch:  # the exports are not wired into this admin
+        exports_url = ""
+    return {
+        "show": True,
+        "dashboard": build_dashboard(edition) if edition else None,
+        "exports_url": exports_url,
+    }

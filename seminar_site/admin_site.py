@@ -1,0 +1,92 @@
+"""The staff back office: Django's admin with django-axes lockouts and django-otp second factor.
+
+Any staff member can add a TOTP device (an authenticator app) and is then asked for its code at
+each login. Administrators (superusers) must have one in production
+(``OTP_REQUIRED_FOR_SUPERUSERS``, on when ``DJANGO_DEBUG`` is false): without a verified device
+they cannot log in or use the admin at all. The embedded mode (``make run``) keeps the printed
+password alone working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django_otp import devices_for_user, user_has_device
+from django_otp.forms import OTPAuthenticationFormMixin
+from django_otp.plugins.otp_static.models import StaticDevice
+
+
+def otp_required(user: Any) -> bool:
+    return bool(settings.OTP_REQUIRED_FOR_SUPERUSERS and user.is_superuser)
+
+
+class StaffAuthenticationForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
+    """Username and password, then the two-factor code for whoever has a device."""
+
+    otp_device = forms.CharField(required=False, widget=forms.Select, label=_("Device"))
+    otp_token = forms.CharField(
+        required=False,
+        label=_("Two-factor code"),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "otp_required": _(
+            "Administrators must log in with a two-factor code, and this account has no "
+            "device yet. Please ask another administrator to add one."
+        ),
+    }
+    otp_error_messages = {
+        **OTPAuthenticationFormMixin.otp_error_messages,
+        "token_required": _("Please enter the code from your authenticator app."),
+        "invalid_token": _("That code is not correct. Please check it and try again."),
+        "device_required": _("Please choose the device the code comes from."),
+        "n_failed_attempts": _("Too many wrong codes: please wait a moment and try again."),
+        "verification_not_allowed": _("Too many wrong codes: please wait a moment and try again."),
+    }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned_data: dict[str, Any] = super().clean()
+        user = self.get_user()
+        if user is not None:
+            if user_has_device(user):
+                self.clean_otp(user)
+            elif otp_required(user):
+                raise forms.ValidationError(
+                    self.error_messages["otp_required"], code="otp_required"
+                )
+        return cleaned_data
+
+    def _chosen_device(self, user: Any) -> Any:
+        # Most staff have one device that can still verify a code (the one-time codes printed by
+        # addstatictoken are used up once the authenticator app is set up): use it rather than
+        # ask which. django-otp refuses to try every device in turn, since each miss would count
+        # against that device's throttle.
+        device = super()._chosen_device(user)
+        if device is None and not self.cleaned_data.get("otp_device"):
+            usable = [d for d in devices_for_user(user, for_verify=True) if _can_verify(d)]
+            if len(usable) == 1:
+                device = usable[0]
+        return device
+
+
+def _can_verify(device: Any) -> bool:
+    return not isinstance(device, StaticDevice) or device.token_set.exists()
+
+
+class SeminarAdminSite(admin.AdminSite):
+    login_form = StaffAuthenticationForm
+    login_template = "admin/login_otp.html"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        # A session that was not verified by a device (an older login, or one made while the
+        # requirement was off) does not open the admin to an administrator in production.
+        user: Any = request.user
+        return super().has_permission(request) and (not otp_required(user) or user.is_verified())
