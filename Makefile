@@ -49,6 +49,7 @@ test: lint typecheck pytest
 bench: messages
 	$(PY) bench/apply.py
 	$(PY) bench/lottery.py
+	$(PY) bench/admin.py
 
 clean:
 	rm -rf var staticfiles .mypy_cache .ruff_cache .pytest_cache
