@@ -9,14 +9,15 @@ import json
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.utils import timezone, translation
+from django.utils import translation
 
 from childcare.models import Child
 from lottery import procedure, services
 from lottery.models import LotteryResult, LotteryRun
 from lottery.verify import verify
 from registration.models import Application, DuplicateFlag, OutboxEmail
-from tests.factories import ApplicationFactory, EditionFactory, option
+from tests.factories import ApplicationFactory, option
+from tests.lottery import drawn
 
 pytestmark = pytest.mark.django_db
 
@@ -31,13 +32,7 @@ def _english():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def closed_edition(db):  # type: ignore[no-untyped-def]
     """Registration closed an hour ago; the draw is due tomorrow."""
-    now = timezone.now()
-    return EditionFactory(
-        registration_opens_at=now - dt.timedelta(days=30),
-        registration_closes_at=now - dt.timedelta(hours=1),
-        freeze_at=now - dt.timedelta(minutes=30),
-        draw_at=now + dt.timedelta(days=1),
-    )
+    return drawn.closed_edition()
 
 
 def freeze(edition, **kwargs):  # type: ignore[no-untyped-def]

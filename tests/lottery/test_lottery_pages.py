@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
-from django.utils import timezone
 
 from lottery import services
 from lottery.models import LotteryRun
 from registration.tokens import make_token
-from tests.factories import ApplicationFactory, EditionFactory, option
+from tests.factories import ApplicationFactory, option
+from tests.lottery import drawn
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def closed_edition(db):  # type: ignore[no-untyped-def]
-    now = timezone.now()
-    return EditionFactory(
-        registration_opens_at=now - dt.timedelta(days=30),
-        registration_closes_at=now - dt.timedelta(hours=1),
-        freeze_at=now - dt.timedelta(minutes=30),
-        draw_at=now + dt.timedelta(days=1),
-    )
+    """Registration closed an hour ago; the draw is due tomorrow."""
+    return drawn.closed_edition()
 
 
 def console(edition):  # type: ignore[no-untyped-def]
