@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import time_machine
 from django.conf import settings
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext
 
 from lottery import services as lottery
@@ -17,7 +17,8 @@ from lottery.models import LotteryResult
 from registration import services, tasks, tickets
 from registration.models import Application, OutboxEmail
 from seminar_site.celery import app as celery_app
-from tests.factories import ApplicationFactory, EditionFactory, option
+from tests.factories import ApplicationFactory, option
+from tests.lottery.drawn import closed_edition
 
 pytestmark = pytest.mark.django_db
 
@@ -29,13 +30,7 @@ def drawn(db):  # type: ignore[no-untyped-def]
     """A drawn edition: at Tama one venue seat (a winner in Japanese and a waitlisted parent),
     an online winner in English and an online winner who withdrew; at Central Tokyo (a week
     later) a venue winner."""
-    now = timezone.now()
-    edition = EditionFactory(
-        registration_opens_at=now - dt.timedelta(days=30),
-        registration_closes_at=now - dt.timedelta(hours=1),
-        freeze_at=now - dt.timedelta(minutes=30),
-        draw_at=now + dt.timedelta(days=1),
-    )
+    edition = closed_edition()
     tama = edition.sessions.get(code="tama")
     tama.online_url = ONLINE_URL
     tama.save()

@@ -13,14 +13,14 @@ import pytest
 import time_machine
 from django.core import mail, signing
 from django.urls import reverse
-from django.utils import timezone
 
 from lottery import services as lottery
 from lottery.models import LotteryResult
 from registration import services, tickets
 from registration.models import OutboxEmail
 from registration.tokens import make_token
-from tests.factories import ApplicationFactory, EditionFactory, option
+from tests.factories import ApplicationFactory, option
+from tests.lottery.drawn import closed_edition
 
 pytestmark = pytest.mark.django_db
 
@@ -42,13 +42,7 @@ def my_url(application, name="my_application"):  # type: ignore[no-untyped-def]
 def drawn(db, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     """A drawn edition: a venue winner and an online winner at Tama, one winner and one
     waitlisted parent for Central Tokyo's single venue seat, and a withdrawn Tama winner."""
-    now = timezone.now()
-    edition = EditionFactory(
-        registration_opens_at=now - dt.timedelta(days=30),
-        registration_closes_at=now - dt.timedelta(hours=1),
-        freeze_at=now - dt.timedelta(minutes=30),
-        draw_at=now + dt.timedelta(days=1),
-    )
+    edition = closed_edition()
     tama = edition.sessions.get(code="tama")
     tama.online_url = ONLINE_URL
     tama.map_url = MAP_URL
