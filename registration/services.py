@@ -306,15 +306,17 @@ def application_remove(
 
 
 @transaction.atomic
-def application_resend_link(*, edition: Edition, email: str) -> None:
-    """E-mail the link to My application if this address applied; silent otherwise."""
+def application_resend_link(*, email: str) -> None:
+    """E-mail the link to My application if this address applied; silent otherwise.
+
+    Any published edition not yet shredded: the newest edition first, and within it "active"
+    first (a withdrawn application can still be viewed)."""
     application = (
         Application.objects.with_email(email)
-        .filter(edition=edition)
-        .order_by("status", "-created_at")
+        .filter(edition__is_published=True, edition__shredded_at__isnull=True)
+        .order_by("-edition__registration_opens_at", "status", "-created_at")
         .first()
     )
-    # "active" sorts first; a withdrawn application can still be viewed.
     if application is None:
         return
     outbox_enqueue(kind=OutboxEmail.Kind.LINK, application=application)

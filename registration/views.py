@@ -359,10 +359,9 @@ def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
 @resend_link_limit
 def resend_link(request: HttpRequest) -> HttpResponse:
     """E-mail me my link again. The answer never says whether the address applied."""
-    edition = Edition.objects.current()
     form = ResendLinkForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid() and edition is not None:
-        services.application_resend_link(edition=edition, email=form.cleaned_data["email"])
+    if request.method == "POST" and form.is_valid():
+        services.application_resend_link(email=form.cleaned_data["email"])
         return render(
             request, "registration/resend_link_sent.html", {"email": form.cleaned_data["email"]}
         )

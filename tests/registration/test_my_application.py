@@ -130,3 +130,19 @@ def test_resending_the_link_answers_the_same_whether_or_not_the_address_applied(
 def test_resending_the_link_checks_the_address(client, edition):
     response = client.post(reverse("registration:resend_link"), {"email": "not an address"})
     assert response.status_code == 200 and response.context["form"].errors
+
+
+def test_the_link_is_resent_for_an_application_in_any_published_edition(
+    client, edition, django_capture_on_commit_callbacks
+):
+    from tests.factories import EditionFactory
+
+    older = EditionFactory(
+        registration_opens_at=timezone.now() - dt.timedelta(days=400),
+        registration_closes_at=timezone.now() - dt.timedelta(days=300),
+    )
+    application = ApplicationFactory(edition=older, email="last-year@example.jp")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("registration:resend_link"), {"email": "last-year@example.jp"})
+    [sent] = mail.outbox
+    assert application.number in sent.body
