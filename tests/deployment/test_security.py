@@ -23,10 +23,10 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from registration.models import Application, Edition
-from registration.tokens import make_token
 from seminar_site.security import client_ip
 from tests.factories import ApplicationFactory
 from tests.registration.helpers import form_data
+from tests.registration.test_pages import public_urls
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = "/admin/login/"
@@ -290,29 +290,13 @@ def test_the_embedded_mode_admin_logs_in_with_the_printed_password(client, db, s
 # --- Content-Security-Policy, and no inline script anywhere -------------------------------------
 
 
-def public_urls(edition: Edition) -> list[str]:
-    application = ApplicationFactory(edition=edition)
-    token = make_token(application.number)
-    urls = [
-        "/",
-        f"/{edition.code}/",
-        f"/{edition.code}/booths/tama/",
-        f"/{edition.code}/apply/",
-        f"/{edition.code}/apply/done/",
-        "/privacy/",
-        "/how-the-lottery-works/",
-        "/my/",
-        f"/my/{token}/",
-        f"/my/{token}/change/",
-        f"/my/{token}/withdraw/",
-        f"/lottery/{edition.code}/",
-        "/my/not-a-token/",
-    ]
+def all_public_urls(edition: Edition) -> list[str]:
+    urls = [*public_urls(edition), "/my/not-a-token/"]
     return urls + [f"/en{url}" for url in urls]
 
 
 def test_every_public_page_has_the_policy_and_no_inline_script(client, edition):
-    for url in public_urls(edition):
+    for url in all_public_urls(edition):
         response = client.get(url)
         assert response.status_code in (200, 404), url
         assert response["Content-Security-Policy"], url

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
 from lottery import services
 from lottery.models import LotteryResult, LotteryRun
 from registration.models import OutboxEmail
+from tests.concurrency import at_once
 from tests.factories import ApplicationFactory, EditionFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -28,24 +27,10 @@ def test_two_threads_drawing_at_once_make_exactly_one_draw_and_one_email_each():
     )
     ApplicationFactory.create_batch(40, edition=edition)
     services.lottery_freeze(edition=edition, actor_label="staff")
-    barrier = threading.Barrier(2)
-    outcomes: list[services.DrawOutcome] = []
-    errors: list[BaseException] = []
-
-    def press_draw(who: str) -> None:
-        try:
-            barrier.wait()
-            outcomes.append(services.lottery_draw(edition=edition, actor_label=who, randomness=who))
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=press_draw, args=(w,)) for w in ("alice", "bob")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes, errors = at_once(
+        lambda who: services.lottery_draw(edition=edition, actor_label=who, randomness=who),
+        ["alice", "bob"],
+    )
     assert not errors, errors
     assert sorted(o.drawn for o in outcomes) == [False, True]
     run = LotteryRun.objects.get()

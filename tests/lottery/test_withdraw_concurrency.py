@@ -8,15 +8,14 @@ window, and the same checks must then fail: they are what proves the lock works.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from lottery.models import LotteryEvent, LotteryResult, Place
 from registration import services
 from registration.models import Application, Option, OutboxEmail
+from tests.concurrency import at_once
 
 from .drawn import applicant, closed_edition, draw_in_order
 
@@ -38,24 +37,8 @@ def scenario():  # type: ignore[no-untyped-def]
 
 
 def withdraw_at_once(numbers: list[str]) -> list[BaseException]:
-    barrier = threading.Barrier(len(numbers))
-    errors: list[BaseException] = []
-
-    def withdraw(number: str) -> None:
-        try:
-            application = Application.objects.get(number=number)
-            barrier.wait()
-            services.application_withdraw(application=application)
-        except BaseException as e:  # noqa: BLE001 - collected for the assertion
-            errors.append(e)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=withdraw, args=(n,)) for n in numbers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    applications = list(Application.objects.filter(number__in=numbers))
+    _, errors = at_once(lambda a: services.application_withdraw(application=a), applications)
     return errors
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import connection
 from django.http import QueryDict
@@ -11,6 +9,7 @@ from django.http import QueryDict
 from registration.forms import ApplicationFormGroup
 from registration.models import Application, OutboxEmail
 from registration.services import application_submit
+from tests.concurrency import at_once
 
 from .helpers import form_data
 
@@ -26,31 +25,11 @@ def _input(edition, **overrides):  # type: ignore[no-untyped-def]
     return group.to_input()
 
 
-def run_at_once(n, target):  # type: ignore[no-untyped-def]
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
-
-
 def test_the_same_email_submitted_at_once_from_eight_phones_makes_one_application(edition):
     assert connection.vendor == "postgresql"
     data = [_input(edition, family_name=f"山田{i}") for i in range(8)]
-    run_at_once(8, lambda i: application_submit(edition=edition, data=data[i], language="ja"))
+    _, errors = at_once(lambda d: application_submit(edition=edition, data=d, language="ja"), data)
+    assert not errors, errors
     assert Application.objects.count() == 1
     kinds = sorted(OutboxEmail.objects.values_list("kind", flat=True))
     assert kinds == ["already_applied"] * 7 + ["receipt"]

@@ -240,7 +240,7 @@ def test_the_flag_list_links_to_the_queue_and_nobody_edits_flags_by_hand(office,
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_staff_marking_opposite_sides_of_a_pair_at_once_remove_only_one(edition):
-    from .test_concurrency import run_at_once
+    from tests.concurrency import at_once
 
     a, b = ApplicationFactory.create_batch(2, edition=edition)
     flag(a, b, "phone", "name")
@@ -258,7 +258,8 @@ def test_two_staff_marking_opposite_sides_of_a_pair_at_once_remove_only_one(edit
         except review.AlreadyReviewed:
             refused.append(i)
 
-    run_at_once(2, remove)
+    _, errors = at_once(remove, [0, 1])
+    assert not errors, errors
     statuses = sorted(
         Application.objects.filter(pk__in=[a.pk, b.pk]).values_list("status", flat=True)
     )

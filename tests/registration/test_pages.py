@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def public_urls(edition: Edition) -> list[str]:
+    """Every public page a parent can reach (Japanese paths; English adds /en)."""
     token = make_token(ApplicationFactory(edition=edition).number)
     return [
         "/",
@@ -29,6 +30,7 @@ def public_urls(edition: Edition) -> list[str]:
         f"/my/{token}/",
         f"/my/{token}/change/",
         f"/my/{token}/withdraw/",
+        f"/lottery/{edition.code}/",
     ]
 
 

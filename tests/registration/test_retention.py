@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections import Counter
 from importlib import import_module
 from typing import Any
@@ -15,7 +14,6 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.sessions.models import Session as BrowserSession
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import CharField, JSONField, TextField
 from django.utils import timezone
 
@@ -34,6 +32,7 @@ from registration.models import (
     OutboxEmail,
     Session,
 )
+from tests.concurrency import at_once
 from tests.lottery.drawn import applicant, closed_edition, draw_in_order
 
 pytestmark = pytest.mark.django_db
@@ -331,24 +330,9 @@ def test_two_runs_at_once_shred_an_edition_once():
     for number in ("AAAAAAAA", "BBBBBBBB"):
         applicant(edition, number, ["tama:venue"], children=1, childcare=1)
     move_sessions(edition, last_days_ago=settings.RETENTION_DAYS)
-    barrier = threading.Barrier(2)
-    reports: list[retention.RetentionReport] = []
-    errors: list[BaseException] = []
-
-    def shred(who: str) -> None:
-        try:
-            barrier.wait()
-            reports.append(retention.retention_shred(actor_label=who))
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=shred, args=(w,)) for w in ("system", "command")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    reports, errors = at_once(
+        lambda who: retention.retention_shred(actor_label=who), ["system", "command"]
+    )
     assert not errors, errors
     assert sorted(len(r.editions) for r in reports) == [0, 1]
     assert AuditEvent.objects.filter(action="edition.shredded").count() == 1
