@@ -19,11 +19,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from childcare.models import Child, ChildcareBand
 
-from . import audit, exports, municipalities, reception, review, services
+from . import audit, exports, mail, municipalities, reception, review, services
 from .models import (
     GRADE_CHOICES,
     NUMBER_ALPHABET,
@@ -842,10 +843,53 @@ class DuplicateFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(OutboxEmail)
 class OutboxEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "kind", "to", "subject", "status", "attempts", "sent_at"]
+    """Every e-mail and its fate. Those the mail server refused for good (status "failed",
+    counted on the admin index) can be sent again, to the application's current address."""
+
+    list_display = [
+        "created_at",
+        "kind",
+        "to",
+        "application",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    ]
     list_filter = ["status", "kind", "language"]
     search_fields = ["to", "application__number"]
     list_select_related = ["application"]
+    actions = ["resend"]
+
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("registration.resend_outboxemail")
+
+    @admin.action(permissions=["resend"], description=_("Send the selected failed e-mails again"))
+    def resend(self, request: HttpRequest, queryset: QuerySet[OutboxEmail]) -> None:
+        count = mail.outbox_resend(queryset)
+        skipped = queryset.count() - count
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d e-mail queued to be sent again.",
+                "%(count)d e-mails queued to be sent again.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS if count else messages.WARNING,
+        )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d selected e-mail was not failed and was left as it is.",
+                    "%(count)d selected e-mails were not failed and were left as they are.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )
 
 
 @admin.register(AuditEvent)

@@ -4,10 +4,17 @@ A row names what to send (kind, application, language); the message is rendered 
 sent, from data that is committed by then. So a draw can queue 100,000 result e-mails in its
 own transaction with one bulk insert.
 
-Sending is claimed with a conditional update (queued → sending), so a task that runs twice, or
-the sweep racing a task, sends an e-mail once. A worker killed between the SMTP hand-off and the
-"sent" update leaves the row in "sending"; the sweep re-queues it after
-OUTBOX_STALE_SENDING_SECONDS, the one window in which a duplicate can go out.
+Each e-mail is claimed with a conditional update (queued → sending) just before it is handed
+to the SMTP server, so a task that runs twice, or the sweep racing a task, sends it once. A
+batch goes over one SMTP connection at OUTBOX_RATE_PER_SECOND (registration/rate.py).
+
+Temporary failures (4xx, a lost connection) go back to "queued" with a next attempt after an
+exponential back-off; permanent ones (5xx) are marked failed for the office to see and resend.
+
+The one window for a duplicate: a worker killed after the server accepted an e-mail and before
+its "sent" update leaves that e-mail in "sending"; the sweep re-queues it after
+OUTBOX_STALE_SENDING_SECONDS and it goes out again. Claims are per e-mail, so that is at most
+one e-mail per killed worker process; everything it had not yet claimed stays "queued".
 """
 
 from __future__ import annotations
@@ -22,17 +29,17 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from . import rate
 from .models import Application, OutboxEmail
 from .tokens import my_application_url
 
 log = logging.getLogger(__name__)
 
-OUTBOX_STALE_SENDING_SECONDS = 600
 BATCH_SIZE = 200
 
 
@@ -44,7 +51,7 @@ def outbox_enqueue(*, kind: str, application: Application, to: str | None = None
         to=to or application.email,
         language=application.language,
     )
-    transaction.on_commit(lambda: schedule_send(email.pk))
+    transaction.on_commit(lambda: schedule_send(email.pk), robust=True)
     return email
 
 
@@ -57,7 +64,7 @@ def outbox_enqueue_bulk(*, kind: str, applications: Iterable[Application]) -> in
         ),
         batch_size=5000,
     )
-    transaction.on_commit(schedule_drain)
+    transaction.on_commit(schedule_drain, robust=True)
     return len(rows)
 
 
@@ -88,7 +95,7 @@ def outbox_enqueue_query(*, kind: str, applications: QuerySet[Application]) -> N
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, (str(kind), "queued", timezone.now(), *params))
-    transaction.on_commit(schedule_drain)
+    transaction.on_commit(schedule_drain, robust=True)
 
 
 def schedule_send(email_id: int) -> None:
@@ -136,52 +143,56 @@ def render(email: OutboxEmail) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def _claim(email_ids: list[int]) -> list[OutboxEmail]:
-    """Claim queued e-mails for this worker; any already claimed elsewhere are left out."""
-    claimed = []
-    for pk in email_ids:
-        if OutboxEmail.objects.filter(pk=pk, status=OutboxEmail.Status.QUEUED).update(
-            status=OutboxEmail.Status.SENDING,
-            claimed_at=timezone.now(),
-            attempts=F("attempts") + 1,
-        ):
-            claimed.append(pk)
-    return list(
-        OutboxEmail.objects.filter(pk__in=claimed).select_related(
-            "application__edition",
-            "application__choice_1__session",
-            "application__choice_2__session",
-            "application__choice_3__session",
+class MailServerUnavailable(Exception):
+    """The SMTP server cannot be reached: stop this batch; the e-mails stay queued."""
+
+
+def _claim(email: OutboxEmail) -> bool:
+    """Claim one queued e-mail for this worker just before it is sent (queued → sending). False
+    if another worker has it. Claiming one at a time means a worker killed mid-batch leaves at
+    most one e-mail in "sending": the only one that might already have gone out."""
+    now = timezone.now()
+    return bool(
+        OutboxEmail.objects.filter(pk=email.pk, status=OutboxEmail.Status.QUEUED).update(
+            status=OutboxEmail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
     )
 
 
-def _send_claimed(email: OutboxEmail, connection: BaseEmailBackend) -> bool:
-    subject, text, html = render(email)
+def _deliver(email: OutboxEmail, connection: BaseEmailBackend) -> bool:
+    """Send one claimed e-mail and record the outcome. Returns True if it was sent. Raises
+    ConnectionError when the connection to the SMTP server was lost (after recording this
+    e-mail's failure), so that the caller opens a new one."""
+    try:
+        subject, text, html = render(email)
+    except Exception as e:  # a bug in rendering: try later, then show it to the office
+        log.exception("Outbox e-mail %s could not be rendered", email.pk)
+        _record_failure(email, repr(e), permanent=False)
+        return False
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
         connection=connection,
+        alternatives=[(html, "text/html")],
     )
-    message.attach_alternative(html, "text/html")
     try:
         message.send()
-    except smtplib.SMTPResponseException as e:
-        _record_failure(
-            email, f"{e.smtp_code} {e.smtp_error!r}", permanent=500 <= e.smtp_code < 600
-        )
+    except smtplib.SMTPResponseException as e:  # the server answered a code for this message
+        _record_failure(email, f"{e.smtp_code} {e.smtp_error!r}", permanent=e.smtp_code >= 500)
         return False
     except smtplib.SMTPRecipientsRefused as e:
-        _record_failure(email, repr(e.recipients), permanent=True)
+        permanent = any(code >= 500 for code, _ in e.recipients.values())
+        _record_failure(email, repr(e.recipients), permanent=permanent)
         return False
-    except Exception as e:  # connection refused, timeouts: try again later
+    except (smtplib.SMTPException, OSError) as e:  # disconnected, timed out, reset
         _record_failure(email, repr(e), permanent=False)
-        return False
+        raise ConnectionError(str(e)) from e
     OutboxEmail.objects.filter(pk=email.pk).update(
         status=OutboxEmail.Status.SENT,
         sent_at=timezone.now(),
+        next_attempt_at=None,
         last_error="",
         subject=subject,
         body_text=text,
@@ -190,53 +201,126 @@ def _send_claimed(email: OutboxEmail, connection: BaseEmailBackend) -> bool:
     return True
 
 
+def retry_delay(attempts: int) -> dt.timedelta:
+    """How long a temporary failure waits before the next try: 1, 2, 4 … × the base delay."""
+    seconds = settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    return dt.timedelta(seconds=min(seconds, settings.OUTBOX_RETRY_MAX_SECONDS))
+
+
 def _record_failure(email: OutboxEmail, error: str, *, permanent: bool) -> None:
-    status = OutboxEmail.Status.FAILED if permanent else OutboxEmail.Status.QUEUED
-    log.warning("Outbox e-mail %s not sent (%s): %s", email.pk, status, error)
-    OutboxEmail.objects.filter(pk=email.pk).update(status=status, last_error=error[:2000])
+    attempts = email.attempts + 1  # counted by _claim
+    if permanent or attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+        status, next_attempt_at = OutboxEmail.Status.FAILED, None
+    else:
+        status, next_attempt_at = OutboxEmail.Status.QUEUED, timezone.now() + retry_delay(attempts)
+    log.warning("Outbox e-mail %s not sent (%s, attempt %s): %s", email.pk, status, attempts, error)
+    OutboxEmail.objects.filter(pk=email.pk).update(
+        status=status, next_attempt_at=next_attempt_at, last_error=error[:2000]
+    )
+
+
+def _open(connection: BaseEmailBackend) -> None:
+    try:
+        connection.open()
+    except Exception as e:
+        raise MailServerUnavailable(repr(e)) from e
 
 
 def outbox_send_many(email_ids: list[int]) -> int:
-    """Send these e-mails over one SMTP connection; returns how many this call sent."""
-    emails = _claim(email_ids)
+    """Send these e-mails over one SMTP connection, at the configured rate; returns how many
+    this call sent. Raises MailServerUnavailable if the server cannot be reached; the e-mails
+    not yet tried stay queued, untouched."""
+    emails = list(
+        OutboxEmail.objects.filter(pk__in=email_ids, status=OutboxEmail.Status.QUEUED)
+        .select_related(
+            "application__edition",
+            "application__choice_1__session",
+            "application__choice_2__session",
+            "application__choice_3__session",
+        )
+        .order_by("created_at", "pk")
+    )
     if not emails:
         return 0
-    with get_connection() as connection:
-        return sum(_send_claimed(email, connection) for email in emails)
+    sent = 0
+    connection = get_connection()
+    _open(connection)
+    try:
+        for email in emails:
+            rate.wait()
+            if not _claim(email):
+                continue
+            try:
+                sent += _deliver(email, connection)
+            except ConnectionError:
+                connection.close()
+                _open(connection)
+    finally:
+        connection.close()
+    return sent
 
 
 def outbox_send(*, email_id: int) -> bool:
-    return outbox_send_many([email_id]) == 1
+    try:
+        return outbox_send_many([email_id]) == 1
+    except MailServerUnavailable as e:
+        log.warning("Mail server unavailable (%s): e-mail %s stays queued", e, email_id)
+        return False
 
 
-def _due(before: dt.datetime, limit: int) -> list[int]:
+def _due(*, created_before: dt.datetime, now: dt.datetime, limit: int) -> list[int]:
     return list(
-        OutboxEmail.objects.filter(status=OutboxEmail.Status.QUEUED, created_at__lte=before)
+        OutboxEmail.objects.filter(status=OutboxEmail.Status.QUEUED, created_at__lte=created_before)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
 
 
-def outbox_drain(*, limit: int = 100_000) -> int:
-    """Send every queued e-mail, a batch per connection. Returns how many were sent."""
-    sent = 0
-    while sent < limit:
-        batch = _due(timezone.now(), BATCH_SIZE)
+def _send_due(*, created_before: dt.datetime, now: dt.datetime, limit: int) -> int:
+    """Send due e-mails a batch per connection until none is left or the server is away. Every
+    batch leaves the due set (sent, failed, claimed elsewhere, or waiting for a retry)."""
+    sent = done = 0
+    while done < limit:
+        batch = _due(created_before=created_before, now=now, limit=min(BATCH_SIZE, limit - done))
         if not batch:
             break
-        sent_now = outbox_send_many(batch)
-        sent += sent_now
-        if sent_now == 0 and len(batch) < BATCH_SIZE:
-            break  # what is left keeps failing for now: the sweep retries later
+        try:
+            sent += outbox_send_many(batch)
+        except MailServerUnavailable as e:
+            log.warning("Mail server unavailable (%s): the sweep tries again later", e)
+            break
+        done += len(batch)
     return sent
 
 
-def outbox_sweep(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
-    """Send what a lost task left behind. Returns how many e-mails were sent."""
+def outbox_drain(*, limit: int = 1_000_000) -> int:
+    """Send every queued e-mail that is due. Returns how many were sent."""
+    now = timezone.now()
+    return _send_due(created_before=now, now=now, limit=limit)
+
+
+def outbox_sweep(*, now: dt.datetime | None = None, limit: int = 10_000) -> int:
+    """Send what a lost task or a dead worker left behind, and the retries that are due.
+    Returns how many e-mails were sent."""
     now = now or timezone.now()
     OutboxEmail.objects.filter(
         status=OutboxEmail.Status.SENDING,
-        claimed_at__lt=now - dt.timedelta(seconds=OUTBOX_STALE_SENDING_SECONDS),
+        claimed_at__lt=now - dt.timedelta(seconds=settings.OUTBOX_STALE_SENDING_SECONDS),
     ).update(status=OutboxEmail.Status.QUEUED)
-    due = _due(now - dt.timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS), limit)
-    return sum(outbox_send_many(due[i : i + BATCH_SIZE]) for i in range(0, len(due), BATCH_SIZE))
+    created_before = now - dt.timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
+    return _send_due(created_before=created_before, now=now, limit=limit)
+
+
+def outbox_resend(emails: QuerySet[OutboxEmail]) -> int:
+    """Staff send failed e-mails again, to the application's current address (the office may
+    have corrected it). Returns how many were queued."""
+    count = 0
+    for email in emails.filter(status=OutboxEmail.Status.FAILED).select_related("application"):
+        to = email.application.email if email.application else email.to
+        count += OutboxEmail.objects.filter(pk=email.pk, status=OutboxEmail.Status.FAILED).update(
+            status=OutboxEmail.Status.QUEUED, to=to, attempts=0, next_attempt_at=None
+        )
+    if count:
+        transaction.on_commit(schedule_drain, robust=True)
+    return count

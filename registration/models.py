@@ -609,12 +609,15 @@ class OutboxEmail(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # After a temporary failure (SMTP 4xx, connection lost) the next try waits until then.
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("outbox e-mail")
         verbose_name_plural = _("outbox e-mails")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "created_at"], name="outbox_status_created")]
+        permissions = [("resend_outboxemail", _("Can send a failed e-mail again"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["queued", "sending", "sent", "failed"]),

@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
-env = environ.Env()
+# Every variable may also be given as a file (Docker secrets): SECRET_KEY_FILE=/run/secrets/key.
+env = environ.FileAwareEnv()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 _INSECURE_KEY = "embedded-mode-only-not-secret"
@@ -118,6 +119,12 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# {% cache %} (the blank application form) uses this one, in each process's memory and never in
+# Redis: with Redis down, the form page would otherwise be an error page.
+CACHES["template_fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "template-fragments",
+}
 
 # django-axes first: it refuses a locked-out login before any password is checked.
 AUTHENTICATION_BACKENDS = [
@@ -161,10 +168,27 @@ if EMAIL_URL:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+# A mail server that stops answering must not hold a worker for ever (seconds).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="学校以外の多様な学びの場 セミナー事務局 <seminar@example.jp>"
 )
+# The outbox (registration/mail.py). The sweep sends what a lost task left behind: e-mails
+# queued for longer than OUTBOX_SWEEP_AFTER_SECONDS, every OUTBOX_SWEEP_INTERVAL_SECONDS.
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
+OUTBOX_SWEEP_INTERVAL_SECONDS = env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=60.0)
+# An e-mail claimed by a worker that died is sent again after this long. It is the one window in
+# which a parent can receive an e-mail twice (README "Deploying", "E-mail delivery").
+OUTBOX_STALE_SENDING_SECONDS = env.int("OUTBOX_STALE_SENDING_SECONDS", default=600)
+# At most this many e-mails a second, over all mail workers together (0: no limit). Counted in
+# Redis when REDIS_URL is set, in the worker's memory otherwise.
+OUTBOX_RATE_PER_SECOND = env.int("OUTBOX_RATE_PER_SECOND", default=0)
+# Temporary failures (SMTP 4xx, connection lost) are tried again after 1, 2, 4 … times this
+# delay, at most OUTBOX_RETRY_MAX_SECONDS apart; after OUTBOX_MAX_ATTEMPTS the e-mail is
+# marked failed and shown to the office, which can send it again.
+OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=60)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=3600)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=10)
 
 # The seminar office, shown on every page and in every e-mail.
 OFFICE_PHONE = env.str("OFFICE_PHONE", default="03-6633-3665")
@@ -180,6 +204,10 @@ MY_APPLICATION_LINK_MAX_AGE_DAYS = env.int("MY_APPLICATION_LINK_MAX_AGE_DAYS", d
 # `make run` exercises a real worker and beat without any service.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # One connection attempt per publish: by default kombu sleeps 2 s and tries again before it
+    # gives up, whatever CELERY_BROKER_CONNECTION_TIMEOUT says. (The worker reconnects with its
+    # own retry settings.)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0}
 else:
     _broker = VAR_DIR / "broker"
     for _folder in ("queue", "processed", "control"):
@@ -209,7 +237,10 @@ CELERY_TASK_ROUTES = {
     "registration.tasks.outbox_sweep": {"queue": "mail"},
 }
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "registration.tasks.outbox_sweep", "schedule": 60.0},
+    "outbox-sweep": {
+        "task": "registration.tasks.outbox_sweep",
+        "schedule": OUTBOX_SWEEP_INTERVAL_SECONDS,
+    },
     "lottery-tick": {"task": "lottery.tasks.lottery_tick", "schedule": 60.0},
     "reminders": {"task": "registration.tasks.reminders_send", "schedule": 3600.0},
     "retention-shred": {"task": "registration.tasks.retention_shred", "schedule": 86400.0},

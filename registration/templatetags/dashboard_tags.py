@@ -8,7 +8,7 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 
 from registration.dashboard import build_dashboard
-from registration.models import Edition
+from registration.models import Edition, OutboxEmail
 
 register = template.Library()
 
@@ -30,3 +30,15 @@ def office_dashboard(context: template.Context) -> dict[str, Any]:
         "dashboard": build_dashboard(edition) if edition else None,
         "exports_url": exports_url,
     }
+
+
+@register.inclusion_tag("admin/dashboard/outbox_alert.html", takes_context=True)
+def outbox_alert(context: template.Context) -> dict[str, Any]:
+    """E-mails the mail server refused for good, for staff who may read the outbox."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.has_perm("registration.view_outboxemail"):
+        return {"failed": 0}
+    failed = OutboxEmail.objects.filter(status=OutboxEmail.Status.FAILED).count()
+    url = reverse("admin:registration_outboxemail_changelist") + "?status__exact=failed"
+    return {"failed": failed, "url": url}

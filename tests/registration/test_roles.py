@@ -54,6 +54,7 @@ def test_it_creates_the_roles_with_least_privilege():
         "registration.view_duplicateflag",
         "registration.change_duplicateflag",
         "registration.view_outboxemail",
+        "registration.resend_outboxemail",
         "registration.view_auditevent",
         "registration.view_attendance",
         "registration.check_in",

@@ -1,0 +1,1 @@
+"""Fault tests: the real services (PostgreSQL, Redis, SMTP, worker processes) failing."""
