@@ -170,8 +170,10 @@ else:
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 # A mail server that stops answering must not hold a worker for ever (seconds).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
-DEFAULT_FROM_EMAIL = env.str(
-    "DEFAULT_FROM_EMAIL", default="学校以外の多様な学びの場 セミナー事務局 <seminar@example.jp>"
+# docker-compose.yml passes an empty value when .env leaves it out: that means the default.
+DEFAULT_FROM_EMAIL = (
+    env.str("DEFAULT_FROM_EMAIL", default="")
+    or "学校以外の多様な学びの場 セミナー事務局 <seminar@example.jp>"
 )
 # The outbox (registration/mail.py). The sweep sends what a lost task left behind: e-mails
 # queued for longer than OUTBOX_SWEEP_AFTER_SECONDS, every OUTBOX_SWEEP_INTERVAL_SECONDS.
@@ -207,7 +209,7 @@ if REDIS_URL:
     # One connection attempt per publish: by default kombu sleeps 2 s and tries again before it
     # gives up, whatever CELERY_BROKER_CONNECTION_TIMEOUT says. (The worker reconnects with its
     # own retry settings.)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"max_retries": 0}
 else:
     _broker = VAR_DIR / "broker"
     for _folder in ("queue", "processed", "control"):

@@ -93,3 +93,30 @@ def test_production_mode_refuses_to_start_without_a_secret_key():
         check=False,
     )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+def _settings_in_a_fresh_process(env: dict[str, str], expression: str) -> str:
+    code = f"import django; django.setup(); from django.conf import settings; print({expression})"
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, "DJANGO_SETTINGS_MODULE": "seminar_site.settings", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_a_secret_can_come_from_a_file(tmp_path):
+    """Docker secrets: SECRET_KEY_FILE=/run/secrets/... instead of SECRET_KEY."""
+    secret = tmp_path / "secret_key"
+    secret.write_text("from-a-file-" + "x" * 40)
+    env = {"DJANGO_DEBUG": "false", "SECRET_KEY_FILE": str(secret), "VAR_DIR": str(tmp_path)}
+    assert _settings_in_a_fresh_process(env, "settings.SECRET_KEY") == secret.read_text()
+
+
+def test_an_empty_sender_from_compose_means_the_offices_default(tmp_path):
+    env = {"DEFAULT_FROM_EMAIL": "", "VAR_DIR": str(tmp_path)}
+    assert "セミナー事務局" in _settings_in_a_fresh_process(env, "settings.DEFAULT_FROM_EMAIL")
