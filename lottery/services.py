@@ -518,6 +518,8 @@ def places_rebalance(
             },
         )
         outbox_enqueue(kind=OutboxEmail.Kind.PROMOTED, application=application)
+    # Everything is written, nothing committed: a worker killed here must leave no trace.
+    _test_pause()
     return promotion.changes
 
 

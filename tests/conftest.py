@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 
@@ -51,7 +51,8 @@ def _eager_celery_and_mail(settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.SITE_URL = "http://testserver"
     celery_app.conf.task_always_eager = True
-    cache.clear()
+    for cache in caches.all():
+        cache.clear()
     yield
     celery_app.conf.task_always_eager = False
 

@@ -101,10 +101,7 @@ def private_redis(tmp_path: Path) -> Iterator[dict[str, Any]]:
             ],
             stdout=subprocess.DEVNULL,
         )
-        wait_for(
-            lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True,
-            what="redis to listen",
-        )
+        wait_for(lambda: _listening(port), what="redis to listen")
 
     def halt() -> None:
         if state["process"] is not None:
@@ -117,6 +114,11 @@ def private_redis(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield state
     finally:
         halt()
+
+
+def _listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
 
 
 def children(pid: int) -> set[int]:
@@ -191,14 +193,19 @@ def gunicorn(tmp_path: Path, env: dict[str, str]) -> Iterator[dict[str, Any]]:
 
 @contextmanager
 def celery_worker(
-    tmp_path: Path, env: dict[str, str], queues: str = "celery,mail"
+    tmp_path: Path,
+    env: dict[str, str],
+    queues: str = "celery,mail",
+    name: str = "faults",
+    extra: tuple[str, ...] = (),
 ) -> Iterator[dict[str, Any]]:
-    """A Celery worker (solo pool) consuming ``queues``, its log in tmp_path/worker.log. Yields
+    """A Celery worker (solo pool: the work runs in this one process) consuming ``queues``, its
+    log in tmp_path/<name>.log; ``extra`` arguments such as ("-B",) for an embedded beat. Yields
     {"process", "log"} once the worker says it is ready; warm shutdown on exit."""
-    log = tmp_path / "worker.log"
+    log = tmp_path / f"{name}.log"
     command = [
         *(str(BIN / "celery"), "-A", "seminar_site", "worker", "-Q", queues),
-        *("--pool=solo", "--loglevel=INFO", "--hostname=faults@%h"),
+        *("--pool=solo", "--loglevel=INFO", f"--hostname={name}@%h", *extra),
     ]
     with _service(command, env, log, lambda _: " ready." in log.read_text(), "celery worker") as p:
         yield {"process": p, "log": log}

@@ -5,7 +5,6 @@ on the wire when the worker died; registration/mail.py explains the window)."""
 from __future__ import annotations
 
 import signal
-import subprocess
 from unittest import mock
 
 import pytest
@@ -18,33 +17,11 @@ from registration import mail as outbox
 from registration.models import OutboxEmail
 from tests.lottery.drawn import closed_edition
 
-from .procs import BIN, ROOT, app_env, private_redis, stop, wait_for
+from .procs import app_env, celery_worker, private_redis, wait_for
 from .smtp import smtp_sink
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 COUNT = 1000
-
-
-def worker(env: dict[str, str], name: str, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "seminar_site",
-            "worker",
-            "-Q",
-            "mail,celery",
-            "--pool=solo",
-            "-n",
-            f"{name}@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel=WARNING",
-            *extra,
-        ],
-        cwd=ROOT,
-        env=env,
-    )
 
 
 def statuses() -> dict[str, int]:
@@ -78,14 +55,14 @@ def test_a_killed_mail_worker_loses_nothing_and_sends_at_most_one_twice(tmp_path
             OUTBOX_SWEEP_AFTER_SECONDS="0",
             OUTBOX_SWEEP_INTERVAL_SECONDS="1",
         )
-        Celery(broker=redis["url"]).send_task("registration.tasks.outbox_drain", queue="mail")
-        first = worker(env, "first")
-        try:
+        # What the draw's on-commit hook publishes, on the private Redis (an app of its own, so
+        # the test's eager app stays the current one).
+        with Celery(broker=redis["url"], set_as_current=False) as app:
+            app.send_task("registration.tasks.outbox_drain", queue="mail")
+        with celery_worker(tmp_path, env, name="first") as first:
             wait_for(lambda: sink.count() >= 300, timeout=120, what="300 e-mails delivered")
-            first.send_signal(signal.SIGKILL)
-            first.wait(10)
-        finally:
-            stop(first, signal.SIGKILL)
+            first["process"].send_signal(signal.SIGKILL)
+            first["process"].wait(10)
         at_kill = statuses()
         delivered_at_kill = sink.count()
         print(f"\nat the kill: {at_kill}, {delivered_at_kill} delivered")
@@ -93,13 +70,11 @@ def test_a_killed_mail_worker_loses_nothing_and_sends_at_most_one_twice(tmp_path
         assert at_kill.get("queued", 0) >= 1  # it really died mid-batch
 
         # A new worker with beat: the sweep re-queues the stale claim and sends the rest.
-        second = worker(env, "second", "-B", "--schedule", str(tmp_path / "beat-schedule"))
-        try:
+        beat = ("-B", "--schedule", str(tmp_path / "beat-schedule"))
+        with celery_worker(tmp_path, env, name="second", extra=beat):
             wait_for(
                 lambda: statuses() == {"sent": COUNT}, timeout=180, what="every result e-mail sent"
             )
-        finally:
-            stop(second)
 
     per_recipient = sink.per_recipient()
     duplicates = sum(n - 1 for n in per_recipient.values())

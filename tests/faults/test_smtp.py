@@ -101,7 +101,7 @@ def test_550_is_failed_at_once_never_retried_and_the_office_sends_it_again(
         )
         client.force_login(user)
         index = client.get(reverse("admin:index"))
-        assert "1 e-mail could not be delivered" in index.content.decode()
+        assert "1件のメールを配信できませんでした。" in index.content.decode()
         failed_list = client.get(
             reverse("admin:registration_outboxemail_changelist") + "?status__exact=failed"
         )
@@ -116,7 +116,7 @@ def test_550_is_failed_at_once_never_retried_and_the_office_sends_it_again(
             {"action": "resend", "_selected_action": [email.pk], "index": 0},
             follow=True,
         )
-        assert "1 e-mail queued to be sent again." in response.content.decode()
+        assert "1件のメールを再送の列に入れました。" in response.content.decode()
 
     assert sink.per_recipient() == {right: 1}
     email.refresh_from_db()

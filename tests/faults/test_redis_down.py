@@ -1,0 +1,246 @@
+"""Redis down: parents still apply, every application and its receipt row are saved, and each
+receipt goes out exactly once when Redis is back (the outbox sweep, run by a real worker).
+
+Redis is both the Celery broker and the cache of the rate limits; both must fail open and fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from django.test import Client
+
+from registration import mail, tasks
+from registration.models import Application, Edition, OutboxEmail
+from tests.registration.helpers import form_data
+
+from . import procs
+
+# A parent's phone on a slow line waits longer than this in any case; with Redis down the site
+# must not add to it (the broker and the cache each give up after 1 s).
+PATIENCE_SECONDS = 2.0
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+class Sink:
+    """An SMTP server that keeps what it receives: the mail server of the app's child processes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.recipients: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            self.recipients.extend(envelope.rcpt_tos)
+        return "250 Message accepted for delivery"
+
+    def count(self) -> Counter[str]:
+        with self.lock:
+            return Counter(self.recipients)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Sink, str]]:
+    chatty = logging.getLogger("mail.log")  # aiosmtpd logs every SMTP command at INFO
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=procs.free_port())
+    controller.start()
+    try:
+        # django-environ reads smtp:// as plain SMTP: no STARTTLS, no login.
+        yield sink, f"smtp://127.0.0.1:{controller.port}"
+    finally:
+        controller.stop()
+        chatty.setLevel(level)
+
+
+def parent(n: int, edition: Edition) -> dict[str, Any]:
+    email = f"parent{n}@example.jp"
+    data = form_data(edition, email=email, email_confirm=email, phone=f"090-1234-{n:04d}")
+    return {k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in data.items()}
+
+
+def csrf_token(page: httpx.Response) -> str:
+    assert page.status_code == 200, page.text[:2000]
+    found = CSRF.search(page.text)
+    assert found, page.text[:2000]
+    return found.group(1)
+
+
+def timed(send: Any, *args: Any, **kwargs: Any) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = send(*args, **kwargs)
+    return response, time.monotonic() - started
+
+
+def fill_in(client: httpx.Client, code: str, data: dict[str, Any]) -> float:
+    """入力: the form page, then the answers; returns how long the POST took."""
+    token = csrf_token(client.get(f"/{code}/apply/"))
+    response, seconds = timed(
+        client.post, f"/{code}/apply/", data={**data, "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302, response.text[:2000]
+    assert response.headers["location"] == f"/{code}/apply/confirm/"
+    return seconds
+
+
+def confirm(client: httpx.Client, code: str, email: str) -> float:
+    """確認 → 送信 → 完了; returns how long the parent waited from 送信 to the done page."""
+    token = csrf_token(client.get(f"/{code}/apply/confirm/"))
+    response, post_seconds = timed(
+        client.post, f"/{code}/apply/confirm/", data={"csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302, response.text[:2000]
+    assert response.headers["location"] == f"/{code}/apply/done/"
+    done, get_seconds = timed(client.get, response.headers["location"])
+    assert done.status_code == 200 and email in done.text
+    return post_seconds + get_seconds
+
+
+def browser(url: str) -> httpx.Client:
+    # A new phone each time: its own cookies (session, CSRF).
+    return httpx.Client(base_url=url, timeout=30, follow_redirects=False)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_back(
+    tmp_path: Path, edition: Edition, smtp: tuple[Sink, str]
+) -> None:
+    sink, email_url = smtp
+    code = edition.code
+    with procs.private_redis(tmp_path) as redis:
+        env = procs.app_env(
+            tmp_path,
+            REDIS_URL=redis["url"],
+            EMAIL_URL=email_url,
+            # DEBUG stays on (the embedded default): production mode would also need the static
+            # manifest (collectstatic) and TLS in front; neither matters to this fault.
+            DJANGO_DEBUG="true",
+            ALLOWED_HOSTS="127.0.0.1",
+            GUNICORN_BIND=f"127.0.0.1:{procs.free_port()}",
+            GUNICORN_WORKERS="2",
+            GUNICORN_THREADS="2",
+            OUTBOX_SWEEP_AFTER_SECONDS="0",
+        )
+        with procs.gunicorn(tmp_path, env) as web, procs.celery_worker(tmp_path, env) as worker:
+            # Redis up: the receipt goes out through its task at once.
+            up = [parent(n, edition) for n in range(2)]
+            for data in up:
+                with browser(web["url"]) as client:
+                    fill_in(client, code, data)
+                    confirm(client, code, data["email"])
+            procs.wait_for(
+                lambda: set(sink.count()) == {d["email"] for d in up}, 30, "receipts via tasks"
+            )
+
+            # Redis stops while one parent is between 入力 and 確認, and stays down for more.
+            during = parent(2, edition)
+            with browser(web["url"]) as client:
+                fill_in(client, code, during)
+                redis["stop"]()
+                waits = {during["email"]: confirm(client, code, during["email"])}
+            down = [parent(n, edition) for n in range(3, 8)]
+            for data in down:
+                with browser(web["url"]) as client:
+                    waits[data["email"]] = max(
+                        fill_in(client, code, data), confirm(client, code, data["email"])
+                    )
+            print("seconds to the done page with Redis down:", waits)
+            assert max(waits.values()) < PATIENCE_SECONDS, waits
+
+            offline = [during["email"], *(d["email"] for d in down)]
+            saved = {
+                a.email: a for a in Application.objects.filter(edition=edition, email__in=offline)
+            }
+            assert set(saved) == set(offline)
+            rows = OutboxEmail.objects.filter(application__in=saved.values())
+            assert sorted((r.to, r.kind, r.status) for r in rows) == sorted(
+                (e, "receipt", "queued") for e in offline
+            )
+            assert not set(sink.count()) & set(offline)
+
+            # Redis back (empty, as after a crash without persistence): the worker reconnects
+            # and the sweep, published as beat would, sends what the failed publishes left.
+            redis["start"]()
+            restarted = time.monotonic()
+            swept_before = worker["log"].read_text().count("outbox_sweep[")
+            subprocess.run(
+                [str(procs.BIN / "celery"), "-A", "seminar_site", "call", tasks.outbox_sweep.name],
+                cwd=procs.ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            everyone = {d["email"] for d in up} | set(offline)
+            procs.wait_for(lambda: set(sink.count()) == everyone, 60, "receipts via the sweep")
+            procs.wait_for(
+                lambda: worker["log"].read_text().count("outbox_sweep[") >= swept_before + 2,
+                30,
+                "the sweep to finish",  # "received" and "succeeded"
+            )
+            print(f"all receipts out {time.monotonic() - restarted:.1f} s after Redis restarted")
+
+    assert sink.count() == Counter(everyone)
+    receipts = OutboxEmail.objects.filter(application__edition=edition)
+    assert sorted((r.to, r.status, r.attempts) for r in receipts) == sorted(
+        (e, "sent", 1) for e in everyone
+    )
+
+
+def submit_in_process(client: Client, edition: Edition) -> Any:
+    data = form_data(edition)
+    assert client.post(f"/{edition.code}/apply/", data).status_code == 302
+    return client.post(f"/{edition.code}/apply/confirm/", follow=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_shows_the_done_page_when_the_task_cannot_be_published(
+    edition: Edition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        calls.append(args)
+        raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.send_outbox_email, "delay", broker_down)
+    response = submit_in_process(Client(raise_request_exception=False), edition)
+    assert calls  # the failure was met, after commit
+    assert response.redirect_chain == [(f"/{edition.code}/apply/done/", 302)]
+    assert response.status_code == 200
+    application = Application.objects.get(edition=edition)
+    assert OutboxEmail.objects.get(application=application).status == "queued"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_in_an_on_commit_callback_never_turns_a_saved_application_into_an_error_page(
+    edition: Edition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def bug(email_id: int) -> None:
+        calls.append(email_id)
+        raise RuntimeError("a bug after commit")
+
+    monkeypatch.setattr(mail, "schedule_send", bug)
+    response = submit_in_process(Client(raise_request_exception=False), edition)
+    assert calls  # the callback ran and raised
+    assert Application.objects.filter(edition=edition).exists()  # committed either way
+    assert response.redirect_chain == [(f"/{edition.code}/apply/done/", 302)]
+    assert response.status_code == 200
+    application = Application.objects.get(edition=edition)
+    assert OutboxEmail.objects.get(application=application).status == "queued"
