@@ -7,21 +7,31 @@ from typing import Any
 from registration.models import Application, Option
 
 
-def result_context(application: Application) -> dict[str, Any]:
-    """The draw's result for one application, ready for a template (empty before the draw)."""
+def edition_options(edition_ids: set[int]) -> dict[int, dict[str, Option]]:
+    """The options of these editions by code, for result_context(); one query."""
+    by_edition: dict[int, dict[str, Option]] = {e: {} for e in edition_ids}
+    for o in Option.objects.filter(session__edition__in=edition_ids).select_related("session"):
+        by_edition[o.session.edition_id][o.code] = o
+    return by_edition
+
+
+def result_context(
+    application: Application, *, options: dict[str, Option] | None = None
+) -> dict[str, Any]:
+    """The draw's result for one application, ready for a template (empty before the draw).
+    ``options`` (from edition_options) saves a query per application when sending many."""
     from .models import Place
 
     try:
         result = application.lottery_result
     except Application.lottery_result.RelatedObjectDoesNotExist:
         return {"result": None, "place": None}
-    place = Place.objects.filter(application=application).select_related("option__session").first()
-    options = {
-        o.code: o
-        for o in Option.objects.filter(session__edition=application.edition_id).select_related(
-            "session"
-        )
-    }
+    try:
+        place: Place | None = application.place
+    except Place.DoesNotExist:
+        place = None
+    if options is None:
+        options = edition_options({application.edition_id})[application.edition_id]
     won = options.get(result.option.code) if result.option_id and result.option else None
     waitlist = [
         {"option": options[code], "number": number}

@@ -119,8 +119,9 @@ def schedule_drain() -> None:
         log.warning("Could not enqueue the outbox drain; the sweep will send", exc_info=True)
 
 
-def render(email: OutboxEmail) -> tuple[str, str, str]:
-    """Subject, text and HTML of an e-mail, in the parent's language."""
+def render(email: OutboxEmail, *, options: dict[str, Any] | None = None) -> tuple[str, str, str]:
+    """Subject, text and HTML of an e-mail, in the parent's language. ``options``: the
+    edition's options by code (lottery.results.edition_options), when sending many."""
     assert email.application is not None
     application = email.application
     context: dict[str, Any] = {
@@ -132,7 +133,7 @@ def render(email: OutboxEmail) -> tuple[str, str, str]:
     if email.kind in (OutboxEmail.Kind.RESULT, OutboxEmail.Kind.PROMOTED):
         from lottery.results import result_context
 
-        context.update(result_context(application))
+        context.update(result_context(application, options=options))
     with translation.override(email.language):
         subject = " ".join(render_to_string(f"emails/{email.kind}_subject.txt", context).split())
         # Name the seminar, never the children's situation, so the subject is safe on a lock screen.
@@ -159,12 +160,14 @@ def _claim(email: OutboxEmail) -> bool:
     )
 
 
-def _deliver(email: OutboxEmail, connection: BaseEmailBackend) -> bool:
+def _deliver(
+    email: OutboxEmail, connection: BaseEmailBackend, options: dict[str, Any] | None = None
+) -> bool:
     """Send one claimed e-mail and record the outcome. Returns True if it was sent. Raises
     ConnectionError when the connection to the SMTP server was lost (after recording this
     e-mail's failure), so that the caller opens a new one."""
     try:
-        subject, text, html = render(email)
+        subject, text, html = render(email, options=options)
     except Exception as e:  # a bug in rendering: try later, then show it to the office
         log.exception("Outbox e-mail %s could not be rendered", email.pk)
         _record_failure(email, repr(e), permanent=False)
@@ -230,6 +233,8 @@ def outbox_send_many(email_ids: list[int]) -> int:
     """Send these e-mails over one SMTP connection, at the configured rate; returns how many
     this call sent. Raises MailServerUnavailable if the server cannot be reached; the e-mails
     not yet tried stay queued, untouched."""
+    from lottery.results import edition_options
+
     emails = list(
         OutboxEmail.objects.filter(pk__in=email_ids, status=OutboxEmail.Status.QUEUED)
         .select_related(
@@ -237,11 +242,14 @@ def outbox_send_many(email_ids: list[int]) -> int:
             "application__choice_1__session",
             "application__choice_2__session",
             "application__choice_3__session",
+            "application__lottery_result__option__session",
+            "application__place__option__session",
         )
         .order_by("created_at", "pk")
     )
     if not emails:
         return 0
+    options = edition_options({e.application.edition_id for e in emails if e.application})
     sent = 0
     connection = get_connection()
     _open(connection)
@@ -251,7 +259,8 @@ def outbox_send_many(email_ids: list[int]) -> int:
             if not _claim(email):
                 continue
             try:
-                sent += _deliver(email, connection)
+                edition_id = email.application.edition_id if email.application else None
+                sent += _deliver(email, connection, options.get(edition_id) if edition_id else None)
             except ConnectionError:
                 connection.close()
                 _open(connection)

@@ -272,3 +272,26 @@ def test_generate_applications_is_reproducible(closed_edition):
     assert sorted(Application.objects.values_list("number", "adults", "children")) == first
     run = freeze(closed_edition)
     assert run.entry_count == 30
+
+
+def test_result_emails_cost_two_queries_each_however_many_are_sent(closed_edition):
+    """A claim and a "sent" mark per e-mail; what the result says is loaded once per batch
+    (bench/mail.py measures the speed this buys at 10,000)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from registration.mail import outbox_drain
+
+    ApplicationFactory.create_batch(12, edition=closed_edition)
+    freeze(closed_edition)
+    draw(closed_edition)  # outside a captured on-commit: the e-mails stay queued
+    queued = list(OutboxEmail.objects.filter(kind="result").order_by("pk"))
+    OutboxEmail.objects.filter(pk__in=[e.pk for e in queued[3:]]).update(status="failed")
+    with CaptureQueriesContext(connection) as three:
+        assert outbox_drain() == 3
+    OutboxEmail.objects.filter(pk__in=[e.pk for e in queued[3:]]).update(status="queued")
+    with CaptureQueriesContext(connection) as nine:
+        assert outbox_drain() == 9
+    assert len(nine) - len(three) == 2 * (9 - 3)
+    assert all(m.to[0] in {e.to for e in queued} for m in mail.outbox)
+    assert len(mail.outbox) == 12
