@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from registration.models import Edition, Option
+from registration.models import NUMBER_ALPHABET, Edition, Option
 
 from . import services
 from .models import LotteryResult, LotteryRun
@@ -27,7 +27,9 @@ def public(request: HttpRequest, code: str) -> HttpResponse:
         number = request.GET.get("number", "").strip().upper()[:8]
         if number:
             context["searched"] = number
-            context["found"] = results.filter(number=number).first()
+            # Only a possible number is looked up: PostgreSQL refuses a NUL in a query (500).
+            possible = set(number) <= set(NUMBER_ALPHABET)
+            context["found"] = results.filter(number=number).first() if possible else None
         page = Paginator(results.order_by("rank"), RESULTS_PER_PAGE).get_page(
             request.GET.get("page")
         )

@@ -68,7 +68,8 @@ def normalize_phone(value: str) -> str:
     value = re.sub(r"[\s\-‐−–—ー()（）.]", "", value)
     if value.startswith("+81"):
         value = "0" + value[3:]
-    if not re.fullmatch(r"0\d{9,10}", value):
+    # [0-9], not \d: NFKC leaves other scripts' digits (٠١٢) alone, and they are not dialable.
+    if not re.fullmatch(r"0[0-9]{9,10}", value):
         raise ValidationError(
             _("Please enter a Japanese phone number of 10 or 11 digits, e.g. 090-1234-5678."),
             code="phone_format",
@@ -91,6 +92,12 @@ def normalize_email(value: str) -> str:
         )
     domain = domain.lower()
     value = f"{local}@{domain}"
+    # NFKC can lengthen what was typed ("㌀" is four letters): the stored address must fit the
+    # 254 characters of Application.email, or saving it fails.
+    if len(value) > 254:
+        raise ValidationError(
+            _("Please enter an e-mail address such as name@example.jp."), code="email"
+        )
     if domain in LEGACY_CARRIER_DOMAINS and _LEGACY_LOCAL.match(local):
         return value
     try:
