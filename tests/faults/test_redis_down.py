@@ -6,10 +6,8 @@ Redis is both the Celery broker and the cache of the rate limits; both must fail
 
 from __future__ import annotations
 
-import logging
 import re
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import Client
 
 from registration import mail, tasks
@@ -26,6 +23,7 @@ from registration.models import Application, Edition, OutboxEmail
 from tests.registration.helpers import form_data
 
 from . import procs
+from .smtp import Sink, smtp_sink
 
 # A parent's phone on a slow line waits longer than this in any case; with Redis down the site
 # must not add to it (the broker and the cache each give up after 1 s).
@@ -33,37 +31,11 @@ PATIENCE_SECONDS = 2.0
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-class Sink:
-    """An SMTP server that keeps what it receives: the mail server of the app's child processes."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.recipients: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.lock:
-            self.recipients.extend(envelope.rcpt_tos)
-        return "250 Message accepted for delivery"
-
-    def count(self) -> Counter[str]:
-        with self.lock:
-            return Counter(self.recipients)
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Sink, str]]:
-    chatty = logging.getLogger("mail.log")  # aiosmtpd logs every SMTP command at INFO
-    level = chatty.level
-    chatty.setLevel(logging.WARNING)
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=procs.free_port())
-    controller.start()
-    try:
+    with smtp_sink() as (sink, port):
         # django-environ reads smtp:// as plain SMTP: no STARTTLS, no login.
-        yield sink, f"smtp://127.0.0.1:{controller.port}"
-    finally:
-        controller.stop()
-        chatty.setLevel(level)
+        yield sink, f"smtp://127.0.0.1:{port}"
 
 
 def parent(n: int, edition: Edition) -> dict[str, Any]:
@@ -143,7 +115,9 @@ def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_
                     fill_in(client, code, data)
                     confirm(client, code, data["email"])
             procs.wait_for(
-                lambda: set(sink.count()) == {d["email"] for d in up}, 30, "receipts via tasks"
+                lambda: set(sink.per_recipient()) == {d["email"] for d in up},
+                30,
+                "receipts via tasks",
             )
 
             # Redis stops while one parent is between 入力 and 確認, and stays down for more.
@@ -170,7 +144,7 @@ def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_
             assert sorted((r.to, r.kind, r.status) for r in rows) == sorted(
                 (e, "receipt", "queued") for e in offline
             )
-            assert not set(sink.count()) & set(offline)
+            assert not set(sink.per_recipient()) & set(offline)
 
             # Redis back (empty, as after a crash without persistence): the worker reconnects
             # and the sweep, published as beat would, sends what the failed publishes left.
@@ -186,7 +160,9 @@ def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_
                 timeout=60,
             )
             everyone = {d["email"] for d in up} | set(offline)
-            procs.wait_for(lambda: set(sink.count()) == everyone, 60, "receipts via the sweep")
+            procs.wait_for(
+                lambda: set(sink.per_recipient()) == everyone, 60, "receipts via the sweep"
+            )
             procs.wait_for(
                 lambda: worker["log"].read_text().count("outbox_sweep[") >= swept_before + 2,
                 30,
@@ -194,7 +170,7 @@ def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_
             )
             print(f"all receipts out {time.monotonic() - restarted:.1f} s after Redis restarted")
 
-    assert sink.count() == Counter(everyone)
+    assert sink.per_recipient() == Counter(everyone)
     receipts = OutboxEmail.objects.filter(application__edition=edition)
     assert sorted((r.to, r.status, r.attempts) for r in receipts) == sorted(
         (e, "sent", 1) for e in everyone
