@@ -120,3 +120,19 @@ def test_a_secret_can_come_from_a_file(tmp_path):
 def test_an_empty_sender_from_compose_means_the_offices_default(tmp_path):
     env = {"DEFAULT_FROM_EMAIL": "", "VAR_DIR": str(tmp_path)}
     assert "セミナー事務局" in _settings_in_a_fresh_process(env, "settings.DEFAULT_FROM_EMAIL")
+
+
+def test_the_app_images_health_checks_use_only_what_the_image_has():
+    """curl is installed by the Dockerfile, celery by the project; `test` is the shell's."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name, service in SERVICES.items():
+        if not (service.get("build") or service.get("image", "").startswith("seminar")):
+            continue
+        check = service.get("healthcheck", {}).get("test")
+        if not check:
+            continue
+        program = check[1].split()[0]
+        if program == "curl":
+            assert "curl" in dockerfile.split("apt-get install", 1)[1].split("&&")[0], name
+        else:
+            assert program in {"celery", "test"}, (name, program)
