@@ -42,6 +42,7 @@ from hypothesis.extra.django import TestCase
 from childcare.models import Child
 from lottery import services as lottery_services
 from registration import municipalities
+from registration.forms import ApplicationForm
 from registration.models import (
     GRADE_CHOICES,
     Application,
@@ -145,29 +146,9 @@ dateish = st.one_of(
     ),
 )
 
+# Every name the application form posts: the form's own fields, then its children formset.
 APPLICATION_FIELDS = [
-    "choice_1",
-    "choice_2",
-    "choice_3",
-    "family_name",
-    "given_name",
-    "family_name_kana",
-    "given_name_kana",
-    "email",
-    "email_confirm",
-    "phone",
-    "municipality",
-    "grades",
-    "adults",
-    "children",
-    "childcare_fallback",
-    "needs_sign_language",
-    "needs_wheelchair_space",
-    "needs_other",
-    "questions",
-    "booths",
-    "privacy_consent",
-    "health_consent",
+    *ApplicationForm.base_fields,
     "child-TOTAL_FORMS",
     "child-INITIAL_FORMS",
     "child-MIN_NUM_FORMS",
