@@ -50,6 +50,8 @@ bench: messages
 	$(PY) bench/apply.py
 	$(PY) bench/lottery.py
 	$(PY) bench/admin.py
+	$(PY) bench/home.py
+	$(PY) bench/memory.py
 
 clean:
 	rm -rf var staticfiles .mypy_cache .ruff_cache .pytest_cache

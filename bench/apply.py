@@ -23,21 +23,21 @@ Run from the project root:  .venv/bin/python bench/apply.py   (see bench/README.
 Clients send ``X-Forwarded-Proto: https`` as the TLS-terminating proxy does in production: the
 site then treats requests as secure (secure cookies, CSRF origin check) exactly as it will live.
 httpx does not send "Secure" cookies over http://, so each flow keeps its own cookies.
+
+The database setup, gunicorn, the load driver and the CPU accounting are in bench/common.py,
+shared with bench/home.py and bench/memory.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import re
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from http.cookies import SimpleCookie
@@ -45,36 +45,50 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
+from common import (
+    GUNICORN_LOG,
+    REDIS_URL,
+    FlowError,
+    ServerCpu,
+    count_rows,
+    empty_redis_queues,
+    free_port,
+    healthz,
+    load_arguments,
+    log,
+    phase_errors,
+    prepare_database,
+    print_gunicorn_log_tail,
+    print_table,
+    production_env,
+    run_phase,
+    start_gunicorn,
+    start_watchdog,
+    stop_gunicorn,
+    wait_healthy,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # .venv/bin when run as .venv/bin/python
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# profile_steps.py imports the form helpers and empty_redis_queues from here.
+__all__ = ["CSRF_RE", "OPTION_RE", "SELECT_RE", "_form", "empty_redis_queues", "submission"]
+
 DB_NAME = "seminar_bench"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-# A Redis database of its own: the tasks this bench publishes (and deletes at the end) must not
-# land in a queue that a developer's worker reads, since their ids refer to the bench database.
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 VAR_DIR = "/tmp/seminar_bench_var"  # broker files (no Redis), mail files: away from var/
-GUNICORN_LOG = "/tmp/seminar_bench_gunicorn.log"
 EDITION = "demo"
 HARD_LIMIT_SECONDS = 170  # the whole run stays under 3 minutes, whatever happens
+TABLES = ("registration_application", "registration_outboxemail")
 
 TARGET_RATIO = 0.20
 TARGET_P95_MS = 300.0
 
 # ---------------------------------------------------------------------------------------------
-# Client side (runs in client processes; must stay importable without side effects)
+# Client side (runs in client processes; must stay importable without side effects).
+# The load driver, gunicorn and CPU accounting are in bench/common.py.
 # ---------------------------------------------------------------------------------------------
 
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 SELECT_RE = re.compile(r'<select name="choice_1".*?</select>', re.S)
 OPTION_RE = re.compile(r'<option value="(\d+)"')
 KANA_DIGITS = "アイウエオカキクケコ"
-
-
-class FlowError(Exception):
-    pass
 
 
 def _headers(base: str, cookies: dict[str, str], post: bool = False) -> dict[str, str]:
@@ -137,7 +151,7 @@ def _form(token: str, options: list[str], n: int, tag: str = "") -> dict[str, st
     return data
 
 
-def _submission(client: httpx.Client, base: str, n: int, tag: str) -> list[float]:
+def submission(client: httpx.Client, base: str, n: int, tag: str = "") -> list[float]:
     """One parent's whole application; returns the four request latencies in seconds."""
     cookies: dict[str, str] = {}
     url = f"{base}/{EDITION}/apply/"
@@ -184,342 +198,16 @@ def _submission(client: httpx.Client, base: str, n: int, tag: str) -> list[float
     return lat
 
 
-def client_process(
-    kind: str, base: str, proc_no: int, threads: int, t_start: float, t_stop: float, tag: str
-) -> dict[str, Any]:
-    """Run ``threads`` clients from wall time t_start until t_stop; return their records.
-
-    healthz records are (end_time, latency); submission records (end_time, flow, s1, s2, s3, s4).
-    """
-    records: list[tuple[float, ...]] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def run(thread_no: int) -> None:
-        mine: list[tuple[float, ...]] = []
-        seq = 0
-        with httpx.Client(timeout=10.0, trust_env=False, follow_redirects=False) as client:
-            while time.time() < t_stop:
-                try:
-                    if kind == "healthz":
-                        client.cookies.clear()
-                        t = time.perf_counter()
-                        r = client.get(f"{base}/healthz")
-                        latency = time.perf_counter() - t
-                        if r.status_code != 200:
-                            raise FlowError(f"GET /healthz: HTTP {r.status_code}")
-                        mine.append((time.time(), latency))
-                    else:
-                        # Unique per client and flow: e-mail (plus the run's tag), phone, name.
-                        n = (proc_no * 100 + thread_no) * 100_000 + seq
-                        seq += 1
-                        client.cookies.clear()
-                        t = time.perf_counter()
-                        steps = _submission(client, base, n, tag)
-                        mine.append((time.time(), time.perf_counter() - t, *steps))
-                except (FlowError, httpx.HTTPError) as e:
-                    with lock:
-                        errors.append(f"{type(e).__name__}: {e}")
-                    time.sleep(0.05)
-        with lock:
-            records.extend(mine)
-
-    time.sleep(max(0.0, t_start - time.time()))
-    cpu0 = time.process_time()
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for th in pool:
-        th.start()
-    for th in pool:
-        th.join()
-    return {"records": records, "errors": errors, "cpu": time.process_time() - cpu0}
-
-
 # ---------------------------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------------------------
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def redis_answers(url: str) -> bool:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return bool(client.ping())
-    except Exception:
-        return False
-
-
-def empty_redis_queues() -> int:
-    """Delete the Celery queues (Redis lists) in the bench's Redis database; return their length."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    total = 0
-    for key in client.scan_iter():
-        if client.type(key) == b"list":
-            total += int(client.llen(key))  # type: ignore[arg-type]
-            client.delete(key)
-    return total
-
-
-def recreate_database() -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 90, quiet: bool = False) -> bool:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(BIN / "python"), "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        if quiet:
-            return False
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise RuntimeError(f"manage.py {' '.join(args)} failed ({proc.returncode})")
-    log(f"manage.py {' '.join(args)}: ok ({time.monotonic() - started:.1f} s)")
-    return True
-
-
-def collectstatic(env: dict[str, str]) -> None:
-    """collectstatic with the real settings: whitenoise's manifest storage needs it."""
-    manage(env, "collectstatic", "--noinput", "-v0")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_gunicorn(env: dict[str, str], port: int, args: argparse.Namespace) -> subprocess.Popen:
-    cmd = [
-        str(BIN / "gunicorn"),
-        "seminar_site.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--worker-class",
-        args.worker_class,
-        "--workers",
-        str(args.workers),
-        "--backlog",
-        "2048",
-        "--timeout",
-        "30",
-        "--graceful-timeout",
-        "5",
-        "--worker-tmp-dir",
-        "/dev/shm",
-        "--log-level",
-        "warning",
-        # gunicorn.conf.py (read from the working directory) recycles workers every ~2000
-        # requests; a worker's boot costs about a second of CPU, which would land on whichever
-        # phase happens to be running. Measure the steady state instead.
-        "--max-requests",
-        "0",
-    ]
-    if args.worker_class == "gthread":
-        cmd += ["--threads", str(args.threads)]
-    log("gunicorn: " + " ".join(cmd[1:]))
-    logfile = open(GUNICORN_LOG, "w")  # noqa: SIM115 - lives as long as the server
-    return subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop_gunicorn(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # our own session: gunicorn and its workers
-        proc.wait(timeout=5)
-
-
-def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0, trust_env=False) as c:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {GUNICORN_LOG}")
-            try:
-                if c.get(f"{base}/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-    raise RuntimeError(f"/healthz did not answer 200 within {timeout:.0f} s")
-
-
-def cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of one process, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def gunicorn_pids(master: int) -> list[int]:
-    pids = [master]
-    try:
-        for task in os.listdir(f"/proc/{master}/task"):
-            with open(f"/proc/{master}/task/{task}/children") as f:
-                pids += [int(p) for p in f.read().split()]
-    except OSError:
-        pass
-    return pids
-
-
-Snapshot = dict[str, dict[int, float]]  # group → pid → CPU seconds
-
-
-class ServerCpu:
-    """CPU used by gunicorn (master and workers) and by the bench database's PostgreSQL backends.
-
-    On a shared machine, wall-clock throughput depends on what else runs; CPU per request does
-    much less, so it is reported too.
-    """
-
-    def __init__(self, master: int) -> None:
-        self.master = master
-        self.pg = psycopg.connect(
-            f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}", autocommit=True
-        )
-
-    def pg_pids(self) -> list[int]:
-        rows = self.pg.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [DB_NAME],
-        ).fetchall()
-        return [r[0] for r in rows]
-
-    def snapshot(self) -> Snapshot:
-        snap: Snapshot = {}
-        for group, pids in (("gunicorn", gunicorn_pids(self.master)), ("pg", self.pg_pids())):
-            snap[group] = {p: c for p in pids if (c := proc_cpu(p)) is not None}
-        return snap
-
-    @staticmethod
-    def used(before: Snapshot, after: Snapshot) -> dict[str, float]:
-        return {
-            g: sum(max(0.0, c - before[g].get(p, 0.0)) for p, c in after[g].items()) for g in after
-        }
-
-    def close(self) -> None:
-        self.pg.close()
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
-    return ordered[k] * 1000
-
-
-def run_phase(
-    kind: str,
-    base: str,
-    args: argparse.Namespace,
-    pool: ProcessPoolExecutor,
-    server_cpu: ServerCpu,
-) -> dict[str, Any]:
-    per_proc = [args.clients // args.client_procs] * args.client_procs
-    for i in range(args.clients % args.client_procs):
-        per_proc[i] += 1
-    t_start = time.time() + 1.0  # let every client process be ready
-    t_measure = t_start + args.warmup
-    t_stop = t_measure + args.duration
-    log(f"{kind}: {args.clients} clients, {args.warmup:g} s warm-up + {args.duration:g} s measured")
-    futures = [
-        pool.submit(client_process, kind, base, i, n, t_start, t_stop, args.tag)
-        for i, n in enumerate(per_proc)
-    ]
-    time.sleep(max(0.0, t_measure - time.time()))
-    busy0, total0 = cpu_ticks()
-    snap0 = server_cpu.snapshot()
-    time.sleep(max(0.0, t_stop - time.time()))
-    busy1, total1 = cpu_ticks()
-    used = ServerCpu.used(snap0, server_cpu.snapshot())
-    results = [f.result(timeout=args.duration + args.warmup + 30) for f in futures]
-    records = [r for res in results for r in res["records"]]
-    errors = [e for res in results for e in res["errors"]]
-    window = [r for r in records if t_measure <= r[0] <= t_stop]
-    ncpu = os.cpu_count() or 1
-    out: dict[str, Any] = {
-        "ok_total": len(records),
-        "errors": errors,
-        "count": len(window),
-        "rate": len(window) / args.duration,
-        "machine_cpu": (busy1 - busy0) / max(1, total1 - total0) * ncpu,
-        "client_cpu": sum(res["cpu"] for res in results) / (t_stop - t_start),
-        "gunicorn_cpu": used["gunicorn"] / args.duration,
-        "pg_cpu": used["pg"] / args.duration,
-        # CPU milliseconds the server side (gunicorn + PostgreSQL) spent per request or flow
-        "cpu_ms": (used["gunicorn"] + used["pg"]) * 1000 / max(1, len(window)),
-        "p50": pct([r[1] for r in window], 50),
-        "p95": pct([r[1] for r in window], 95),
-    }
-    if kind == "apply":
-        for i, name in enumerate(("get_apply", "post_apply", "get_confirm", "post_confirm")):
-            out[f"{name}_p50"] = pct([r[2 + i] for r in window], 50)
-            out[f"{name}_p95"] = pct([r[2 + i] for r in window], 95)
-    log(
-        f"{kind}: {out['count']} in window ({out['rate']:.1f}/s), p95 {out['p95']:.1f} ms, "
-        f"{len(errors)} errors"
-    )
-    out["other_cpu"] = max(
-        0.0, out["machine_cpu"] - out["client_cpu"] - out["gunicorn_cpu"] - out["pg_cpu"]
-    )
-    log(
-        f"{kind}: CPU in cores: gunicorn {out['gunicorn_cpu']:.2f}, "
-        f"PostgreSQL {out['pg_cpu']:.2f}, "
-        f"load generator {out['client_cpu']:.2f}, everything else on the machine "
-        f"{out['other_cpu']:.2f} (of {ncpu}); server CPU {out['cpu_ms']:.2f} ms per "
-        + ("request" if kind == "healthz" else "submission")
-    )
-    return out
-
-
-def count_rows() -> dict[str, int]:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}") as conn:
-        return {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]  # noqa: S608 - fixed names
-            for table in ("registration_application", "registration_outboxemail")
-        }
-
-
 def report(health: dict[str, Any], apply: dict[str, Any], args: argparse.Namespace) -> None:
     ratio = apply["rate"] / health["rate"] if health["rate"] else float("nan")
     ok_ratio = ratio >= TARGET_RATIO
-    ok_p95 = apply["post_confirm_p95"] < TARGET_P95_MS
-    steps = ("get_apply", "post_apply", "get_confirm", "post_confirm")
+    post_confirm_p95 = apply["steps_p95"][3] if apply["steps_p95"] else float("nan")
+    ok_p95 = post_confirm_p95 < TARGET_P95_MS
     labels = (
         "  1 GET  /demo/apply/",
         "  2 POST /demo/apply/",
@@ -530,8 +218,13 @@ def report(health: dict[str, Any], apply: dict[str, Any], args: argparse.Namespa
         ("GET /healthz", f"{health['rate']:.1f} req/s", health["p50"], health["p95"]),
         ("submission (4 requests)", f"{apply['rate']:.1f} sub/s", apply["p50"], apply["p95"]),
         *(
-            (label, "", apply[f"{k}_p50"], apply[f"{k}_p95"])
-            for label, k in zip(labels, steps, strict=True)
+            (label, "", p50, p95)
+            for label, p50, p95 in zip(
+                labels,
+                apply["steps_p50"] or [float("nan")] * 4,
+                apply["steps_p95"] or [float("nan")] * 4,
+                strict=True,
+            )
         ),
     ]
     print()
@@ -542,9 +235,11 @@ def report(health: dict[str, Any], apply: dict[str, Any], args: argparse.Namespa
     )
     if not apply["count"]:
         print("WARNING: no submission completed inside the measured window: lengthen --duration")
-    print(f"{'':32} {'throughput':>14} {'p50 ms':>9} {'p95 ms':>9}")
-    for name, rate, p50, p95 in rows:
-        print(f"{name:32} {rate:>14} {p50:>9.1f} {p95:>9.1f}")
+    print_table(
+        ("", "throughput", "p50 ms", "p95 ms"),
+        [(name, rate, f"{p50:.1f}", f"{p95:.1f}") for name, rate, p50, p95 in rows],
+        (32, 14, 9, 9),
+    )
     print()
     print(
         f"submissions/s ÷ trivial rps = {ratio:.3f}  (target ≥ {TARGET_RATIO:.2f}): "
@@ -561,7 +256,7 @@ def report(health: dict[str, Any], apply: dict[str, Any], args: argparse.Namespa
         f"{apply['other_cpu']:.2f} cores during the two measured windows"
     )
     print(
-        f"p95 of the final POST (submit) = {apply['post_confirm_p95']:.1f} ms "
+        f"p95 of the final POST (submit) = {post_confirm_p95:.1f} ms "
         f"(target < {TARGET_P95_MS:.0f} ms): {'MET' if ok_p95 else 'MISSED'}; "
         f"whole 4-request flow p95 = {apply['p95']:.1f} ms (shown for reference)"
     )
@@ -569,88 +264,46 @@ def report(health: dict[str, Any], apply: dict[str, Any], args: argparse.Namespa
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per phase")
-    parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--client-procs", type=int, default=2, help="load generator processes")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="gthread", choices=["sync", "gthread"])
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
-    parser.add_argument("--skip-setup", action="store_true", help="reuse the database as it is")
+    load_arguments(parser, duration=15.0, warmup=3.0)
     args = parser.parse_args()
     args.tag = secrets.token_hex(3) + "-"  # e-mails stay unique even with --skip-setup
     if 2 * (args.warmup + args.duration) > 120:
         parser.error("warm-up + duration must stay under 60 s per phase (3-minute budget)")
 
     server: subprocess.Popen | None = None
-
-    def hard_abort() -> None:
-        print(f"ERROR: still running after {HARD_LIMIT_SECONDS} s; aborting", file=sys.stderr)
-        stop_gunicorn(server)
-        os._exit(1)
-
-    watchdog = threading.Timer(HARD_LIMIT_SECONDS, hard_abort)
-    watchdog.daemon = True
-    watchdog.start()
-
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=DATABASE_URL,
-        DJANGO_DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
-        CELERY_TASK_ALWAYS_EAGER="false",
-        OUTBOX_SWEEP_AFTER_SECONDS="3600",  # no beat runs; the value only matters to the sweep
-        # Every bench client comes from 127.0.0.1: the per-address limit would refuse them.
-        RATELIMIT_ENABLE="false",
-        VAR_DIR=VAR_DIR,
-        LOG_LEVEL="WARNING",
-    )
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    shutil.rmtree(VAR_DIR, ignore_errors=True)  # the previous run's broker and mail files
-    use_redis = redis_answers(REDIS_URL)
-    if use_redis:
-        env["REDIS_URL"] = REDIS_URL
-        empty_redis_queues()  # left over from an interrupted run
-        log(f"Redis answers: REDIS_URL={REDIS_URL} (cache and Celery broker)")
-    else:
-        env.pop("REDIS_URL", None)
-        log(
-            f"Redis does not answer at {REDIS_URL}: REDIS_URL left unset "
-            f"(local-memory cache, Celery's filesystem broker in {VAR_DIR}/broker)"
-        )
+    watchdog = start_watchdog(HARD_LIMIT_SECONDS, lambda: stop_gunicorn(server))
+    env, use_redis = production_env(DB_NAME, VAR_DIR)
 
     failed = False
     try:
         if not args.skip_setup:
-            recreate_database()
-            log(f"database {DB_NAME}: dropped and recreated")
-            collectstatic(env)
-            manage(env, "migrate", "--no-input", "-v0")
-            manage(env, "seed_demo", "--no-admin")
-        before = count_rows()
+            prepare_database(env, DB_NAME)
+        before = count_rows(DB_NAME, TABLES)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_gunicorn(env, port, args)
         wait_healthy(base, server)
         log(f"gunicorn ready at {base}")
-        server_cpu = ServerCpu(server.pid)
+        server_cpu = ServerCpu(server.pid, DB_NAME)
         try:
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(args.client_procs, mp_context=ctx) as pool:
-                health = run_phase("healthz", base, args, pool, server_cpu)
-                apply = run_phase("apply", base, args, pool, server_cpu)
+                health = run_phase("healthz", healthz, base, args, pool, server_cpu)
+                apply = run_phase(
+                    "apply",
+                    functools.partial(submission, tag=args.tag),
+                    base,
+                    args,
+                    pool,
+                    server_cpu,
+                    unit="submission",
+                )
         finally:
             server_cpu.close()
         stop_gunicorn(server)
-        after = count_rows()
+        after = count_rows(DB_NAME, TABLES)
 
-        problems = []
-        for phase in (health, apply):
-            if phase["errors"]:
-                problems.append(f"{len(phase['errors'])} failed requests/flows, e.g.:")
-                problems += [f"    {e}" for e in sorted(set(phase["errors"]))[:5]]
+        problems = phase_errors({"healthz": health, "apply": apply})
         made = {t: after[t] - before[t] for t in after}
         print(
             f"\nVerification: {apply['ok_total']} successful submissions (warm-up included); "
@@ -676,9 +329,8 @@ def main() -> int:
     except Exception as e:
         failed = True
         print(f"ERROR: {type(e).__name__}: {e}", file=sys.stderr)
-        if server is not None and Path(GUNICORN_LOG).exists():
-            sys.stderr.write("--- gunicorn log (tail) ---\n")
-            sys.stderr.write(Path(GUNICORN_LOG).read_text()[-3000:])
+        if server is not None:
+            print_gunicorn_log_tail(GUNICORN_LOG)
     finally:
         stop_gunicorn(server)
         watchdog.cancel()

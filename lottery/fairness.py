@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from scipy.stats import chi2_contingency
 
 from registration import municipalities
 from registration.models import Application
@@ -70,6 +69,9 @@ def _breakdown(
     )
     p_value = None
     if len(tested) >= 2 and 0 < all_won < len(pairs):
+        # Imported here: SciPy is about 85 MiB that no web worker needs until staff open this.
+        from scipy.stats import chi2_contingency
+
         table = [[r.won for r in tested], [r.applications - r.won for r in tested]]
         p_value = float(chi2_contingency(table).pvalue)
     return Breakdown(title, rows, p_value, expected_to_differ)

@@ -5,8 +5,9 @@ Each export is a `Table`: translated headers and rows read from the database in 
 
 - CSV for Japanese Excel: UTF-8 with a BOM (without it Excel reads Shift_JIS and garbles every
   name), CRLF line endings, minimal quoting; streamed with a StreamingHttpResponse;
-- XLSX: openpyxl's write-only workbook (rows go straight to disk), saved to a temporary file that
-  a FileResponse streams and deletes when it is closed.
+- XLSX (registration/xlsx.py, imported only when asked for): openpyxl's write-only workbook
+  (rows go straight to disk), saved to a temporary file that a FileResponse streams and deletes
+  when it is closed.
 
 A parent types the text that ends up in these cells, so a cell that Excel would run as a formula
 (`=HYPERLINK(...)`, `+`, `-`, `@`) is neutralised: prefixed with a quote in CSV, stored as text
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,10 +45,6 @@ from django.urls import URLPattern, path, re_path
 from django.utils import timezone, translation
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from childcare.models import Child, ChildcareAssignment, ChildcareBand, age_in_months, band_for
 from lottery.models import LotteryResult
@@ -126,63 +122,13 @@ def csv_response(table: Table) -> StreamingHttpResponse:
     return response
 
 
-def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Any:
-    if isinstance(value, dt.datetime):
-        cell = WriteOnlyCell(sheet, timezone.localtime(value).replace(tzinfo=None))
-        cell.number_format = "yyyy-mm-dd hh:mm"
-        return cell
-    if isinstance(value, dt.date):
-        cell = WriteOnlyCell(sheet, value)
-        cell.number_format = "yyyy-mm-dd"
-        return cell
-    if isinstance(value, str):
-        if not value:
-            return None  # an empty cell is not written at all: a third of the work
-        text = ILLEGAL_CHARACTERS_RE.sub("", value)  # control characters make a corrupt file
-        if text.startswith(FORMULA_PREFIXES):
-            # openpyxl would store "=..." as a formula; keep it text, as Excel does for '=...
-            cell = WriteOnlyCell(sheet, text)
-            cell.data_type = "s"
-            cell.quotePrefix = True
-            return cell
-        return text
-    return value
+def respond(table: Table, fmt: str) -> StreamingHttpResponse | FileResponse:
+    if fmt == "xlsx":
+        # Imported when asked for: openpyxl brings NumPy, tens of MiB in every web worker.
+        from .xlsx import xlsx_response
 
-
-def xlsx_response(table: Table) -> FileResponse:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=_sheet_title(table.title))
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header = []
-    for text in table.headers:
-        cell = WriteOnlyCell(sheet, text)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    for row in table.rows:
-        sheet.append([_xlsx_cell(sheet, c) for c in row])
-    # Unlinked at once: gone when FileResponse closes it, even if the client goes away.
-    file = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115
-    try:
-        workbook.save(file)
-        file.seek(0)
-    except BaseException:
-        file.close()
-        raise
-    return FileResponse(
-        file, as_attachment=True, filename=f"{table.name}.xlsx", content_type=XLSX_CONTENT_TYPE
-    )
-
-
-def _sheet_title(title: str) -> str:
-    for ch in "[]:*?/\\":
-        title = title.replace(ch, " ")
-    return title[:31] or "Sheet"
-
-
-def respond(table: Table, fmt: str) -> StreamingHttpResponse:
-    return xlsx_response(table) if fmt == "xlsx" else csv_response(table)
+        return xlsx_response(table)
+    return csv_response(table)
 
 
 # --- The tables ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -16,7 +17,7 @@ from childcare.models import ChildcareBand
 from lottery.results import result_context
 from seminar_site.ratelimit import Limit, email_key, limit_posts
 
-from . import services, tickets
+from . import page_cache, services, tickets
 from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
 from .models import Application, Booth, Edition, Option, Session
 from .tokens import LinkExpired, LinkInvalid, read_token
@@ -49,18 +50,35 @@ def _sessions(edition: Edition) -> list[Session]:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    edition = Edition.objects.current()
-    if edition is None:
-        return render(request, "registration/no_edition.html")
-    return _edition_page(request, edition)
+    """The current edition's page, from the cache (registration.page_cache)."""
+
+    def build(now: dt.datetime) -> tuple[HttpResponse, dt.datetime | None]:
+        edition = Edition.objects.current()
+        if edition is None:
+            return render(request, "registration/no_edition.html"), None
+        # Which edition is current changes whenever any published edition opens or closes.
+        published = Edition.objects.filter(is_published=True).only(
+            "registration_opens_at", "registration_closes_at"
+        )
+        return _edition_page(request, edition), page_cache.next_change(published, now)
+
+    return page_cache.serve(request, "home", build)
 
 
 @require_GET
 def edition_home(request: HttpRequest, code: str) -> HttpResponse:
-    return _edition_page(request, get_object_or_404(Edition, code=code, is_published=True))
+    """One edition's page, from the cache (registration.page_cache)."""
+
+    def build(now: dt.datetime) -> tuple[HttpResponse, dt.datetime | None]:
+        edition = get_object_or_404(Edition, code=code, is_published=True)
+        return _edition_page(request, edition), page_cache.next_change([edition], now)
+
+    return page_cache.serve(request, f"edition:{code}", build)
 
 
 def _edition_page(request: HttpRequest, edition: Edition) -> HttpResponse:
+    # Everyone sees the same page: registration.page_cache stores it whole, so nothing here may
+    # depend on the visitor (no form, no CSRF token, no session).
     return render(
         request,
         "registration/home.html",

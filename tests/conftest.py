@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.cache import caches
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from seminar_site.celery import app as celery_app
 
@@ -46,7 +46,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(autouse=True)
 def _eager_celery_and_mail(settings, tmp_path):  # type: ignore[no-untyped-def]
-    """Tasks run in-process; e-mails go to Django's locmem outbox."""
+    """Tasks run in-process; e-mails go to Django's locmem outbox; every test starts in the
+    site's language (a request to /en/ leaves English active in the test's thread)."""
+    translation.activate(settings.LANGUAGE_CODE)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.SITE_URL = "http://testserver"

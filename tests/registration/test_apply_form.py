@@ -281,3 +281,13 @@ def test_the_cached_blank_form_never_carries_one_parents_answers_to_another(clie
     assert "first@example.jp" not in html
     token = html.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
     assert token not in back.content.decode()  # each page has its own CSRF token
+
+
+def test_the_cached_blank_form_is_in_the_visitors_language(client, edition):
+    """The blank form is rendered once a minute per edition and language, never shared between
+    the two languages."""
+    url = reverse("registration:apply_input", args=[edition.code])
+    japanese = client.get(url).content.decode()
+    english = client.get("/en" + url).content.decode()
+    assert "姓" in japanese and "Family name" not in japanese
+    assert "Family name" in english and "姓" not in english
