@@ -49,6 +49,7 @@ test: lint typecheck pytest
 bench: messages
 	$(PY) bench/apply.py
 	$(PY) bench/lottery.py
+	$(PY) bench/mail.py
 	$(PY) bench/admin.py
 	$(PY) bench/home.py
 	$(PY) bench/memory.py
