@@ -36,7 +36,6 @@ import multiprocessing as mp
 import os
 import re
 import secrets
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -49,6 +48,7 @@ from common import (
     GUNICORN_LOG,
     REDIS_URL,
     FlowError,
+    GunicornRun,
     ServerCpu,
     count_rows,
     empty_redis_queues,
@@ -58,12 +58,10 @@ from common import (
     log,
     phase_errors,
     prepare_database,
-    print_gunicorn_log_tail,
     print_table,
     production_env,
     run_phase,
     start_gunicorn,
-    start_watchdog,
     stop_gunicorn,
     wait_healthy,
 )
@@ -270,18 +268,14 @@ def main() -> int:
     if 2 * (args.warmup + args.duration) > 120:
         parser.error("warm-up + duration must stay under 60 s per phase (3-minute budget)")
 
-    server: subprocess.Popen | None = None
-    watchdog = start_watchdog(HARD_LIMIT_SECONDS, lambda: stop_gunicorn(server))
-    env, use_redis = production_env(DB_NAME, VAR_DIR)
-
-    failed = False
-    try:
+    with GunicornRun(HARD_LIMIT_SECONDS, GUNICORN_LOG) as run:
+        env, use_redis = production_env(DB_NAME, VAR_DIR)
         if not args.skip_setup:
             prepare_database(env, DB_NAME)
         before = count_rows(DB_NAME, TABLES)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_gunicorn(env, port, args)
+        server = run.server = start_gunicorn(env, port, args)
         wait_healthy(base, server)
         log(f"gunicorn ready at {base}")
         server_cpu = ServerCpu(server.pid, DB_NAME)
@@ -303,7 +297,7 @@ def main() -> int:
         stop_gunicorn(server)
         after = count_rows(DB_NAME, TABLES)
 
-        problems = phase_errors({"healthz": health, "apply": apply})
+        run.problems += phase_errors({"healthz": health, "apply": apply})
         made = {t: after[t] - before[t] for t in after}
         print(
             f"\nVerification: {apply['ok_total']} successful submissions (warm-up included); "
@@ -311,7 +305,7 @@ def main() -> int:
             f"{made['registration_outboxemail']} outbox e-mails"
         )
         if any(v != apply["ok_total"] for v in made.values()):
-            problems.append("row counts do not match the successful submissions")
+            run.problems.append("row counts do not match the successful submissions")
         if use_redis:
             queued = empty_redis_queues()
             print(
@@ -323,18 +317,7 @@ def main() -> int:
             files = len(list(queue.iterdir())) if queue.is_dir() else 0
             print(f"Celery tasks written to the filesystem broker ({queue}): {files}")
         report(health, apply, args)
-        if problems:
-            failed = True
-            print("\nERRORS:", *problems, sep="\n", file=sys.stderr)
-    except Exception as e:
-        failed = True
-        print(f"ERROR: {type(e).__name__}: {e}", file=sys.stderr)
-        if server is not None:
-            print_gunicorn_log_tail(GUNICORN_LOG)
-    finally:
-        stop_gunicorn(server)
-        watchdog.cancel()
-    return 1 if failed else 0
+    return run.status
 
 
 if __name__ == "__main__":

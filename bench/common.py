@@ -12,7 +12,10 @@ Used by bench/apply.py, bench/home.py and bench/memory.py (see bench/README.md):
 - ``ServerCpu``: CPU of gunicorn (master and workers) and of the bench database's PostgreSQL
   backends, read from /proc; on a shared machine it depends much less on the neighbours than
   wall-clock throughput does;
-- ``start_watchdog``: every run stays bounded, whatever happens.
+- ``start_watchdog``: every run stays bounded, whatever happens;
+- ``GunicornRun``: a main()'s watchdog, error report, ERRORS block, gunicorn stop and exit status;
+- ``recreate_database`` / ``drop_database`` / ``django_child_env``: also used by bench/mail.py
+  and bench/lottery.py.
 
 A work function is a module-level callable ``work(client, base, n) -> list[float]``: it does one
 request or flow against ``base`` ("http://127.0.0.1:PORT"), raises ``FlowError`` when the
@@ -38,6 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -158,9 +162,43 @@ def production_env(db_name: str, var_dir: str) -> tuple[dict[str, str], bool]:
     return env, use_redis
 
 
-def recreate_database(db_name: str) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
+def django_child_env(db_name: str, var_dir: str, **extra: str) -> dict[str, str]:
+    """The environment of bench/lottery.py's and bench/mail.py's Django child processes.
+
+    Production-like settings (``DJANGO_DEBUG=false``: Django keeps no SQL of its queries) on
+    ``db_name``, no ``REDIS_URL`` (Celery's filesystem broker in ``var_dir``, that no worker
+    reads), no inherited ``EMAIL_URL``; ``extra`` adds or overrides variables.
+    """
+    dropped = ("REDIS_URL", "EMAIL_URL", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update(
+        DJANGO_SETTINGS_MODULE="seminar_site.settings",
+        DATABASE_URL=database_url(db_name),
+        DJANGO_DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(40),
+        SECURE_SSL_REDIRECT="false",
+        CELERY_TASK_ALWAYS_EAGER="false",
+        VAR_DIR=var_dir,
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
+def admin_connection() -> psycopg.Connection[Any]:
+    """A connection to the ``postgres`` database, outside any transaction (CREATE/DROP DATABASE)."""
+    return psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
+
+
+def drop_database(db_name: str) -> None:
+    """Drop ``db_name`` if it exists, disconnecting whoever is still connected to it."""
+    with admin_connection() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def recreate_database(db_name: str) -> None:
+    drop_database(db_name)
+    with admin_connection() as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
 
 
@@ -300,6 +338,63 @@ def print_gunicorn_log_tail(log_path: str = GUNICORN_LOG) -> None:
     if Path(log_path).exists():
         sys.stderr.write("--- gunicorn log (tail) ---\n")
         sys.stderr.write(Path(log_path).read_text()[-3000:])
+
+
+class GunicornRun:
+    """The life of an HTTP bench's ``main()`` around its gunicorn server::
+
+        with GunicornRun(HARD_LIMIT_SECONDS, GUNICORN_LOG) as run:
+            ...
+            server = run.server = start_gunicorn(...)
+            ...
+            run.problems.append("...")  # a wrong answer: the run fails, its numbers still print
+        return run.status
+
+    Entering starts the watchdog (after ``hard_limit`` seconds it stops ``run.server`` and
+    exits with 1). Leaving prints the ERRORS block when the body ended with ``problems``, or,
+    when the body raised an Exception, the error and the tail of gunicorn's log (the exception
+    is then swallowed); in every case it stops gunicorn and cancels the watchdog. ``status`` is
+    the exit status: 1 after problems or an exception, 0 otherwise, even when a target is
+    missed (it is a measurement).
+    """
+
+    def __init__(self, hard_limit: float, log_path: str = GUNICORN_LOG) -> None:
+        self.hard_limit = hard_limit
+        self.log_path = log_path
+        self.server: subprocess.Popen | None = None
+        self.problems: list[str] = []
+        self.failed = False
+        self._watchdog: threading.Timer | None = None
+
+    def __enter__(self) -> GunicornRun:
+        self._watchdog = start_watchdog(self.hard_limit, lambda: stop_gunicorn(self.server))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            if exc is None:
+                if self.problems:
+                    self.failed = True
+                    print("\nERRORS:", *self.problems, sep="\n", file=sys.stderr)
+            elif isinstance(exc, Exception):
+                self.failed = True
+                print(f"ERROR: {type(exc).__name__}: {exc}", file=sys.stderr)
+                if self.server is not None:
+                    print_gunicorn_log_tail(self.log_path)
+        finally:
+            stop_gunicorn(self.server)
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+        return isinstance(exc, Exception)  # KeyboardInterrupt and SystemExit go on
+
+    @property
+    def status(self) -> int:
+        return 1 if self.failed else 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ import functools
 import multiprocessing as mp
 import os
 import re
-import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import httpx
 from common import (
     FlowError,
+    GunicornRun,
     ServerCpu,
     free_port,
     healthz,
@@ -45,12 +45,10 @@ from common import (
     log,
     phase_errors,
     prepare_database,
-    print_gunicorn_log_tail,
     print_table,
     production_env,
     run_phase,
     start_gunicorn,
-    start_watchdog,
     stop_gunicorn,
     wait_healthy,
 )
@@ -176,16 +174,13 @@ def main() -> int:
     if 8 * (1 + args.warmup + args.duration) > 125:
         parser.error("warm-up + duration must stay under 15 s per phase (3-minute budget)")
 
-    server: subprocess.Popen | None = None
-    watchdog = start_watchdog(HARD_LIMIT_SECONDS, lambda: stop_gunicorn(server))
-    env, _use_redis = production_env(DB_NAME, VAR_DIR)
-    failed = False
-    try:
+    with GunicornRun(HARD_LIMIT_SECONDS, GUNICORN_LOG) as run:
+        env, _use_redis = production_env(DB_NAME, VAR_DIR)
         if not args.skip_setup:
             prepare_database(env, DB_NAME)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_gunicorn(env, port, args, log_path=GUNICORN_LOG)
+        server = run.server = start_gunicorn(env, port, args, log_path=GUNICORN_LOG)
         wait_healthy(base, server, log_path=GUNICORN_LOG)
         log(f"gunicorn ready at {base}")
         code, session = discover(base)
@@ -205,7 +200,7 @@ def main() -> int:
             (f"GET {booths} (ja)", booths, "ja"),
             (f"GET /en{booths} (en)", f"/en{booths}", "en"),
         ]
-        problems = preflight(base, pages)
+        run.problems += preflight(base, pages)
         phases: dict[str, dict[str, Any]] = {}
         server_cpu = ServerCpu(server.pid, DB_NAME)
         try:
@@ -221,20 +216,9 @@ def main() -> int:
         finally:
             server_cpu.close()
         stop_gunicorn(server)
-        problems += phase_errors(phases)
+        run.problems += phase_errors(phases)
         report(phases, pages, args)
-        if problems:
-            failed = True
-            print("\nERRORS:", *problems, sep="\n", file=sys.stderr)
-    except Exception as e:
-        failed = True
-        print(f"ERROR: {type(e).__name__}: {e}", file=sys.stderr)
-        if server is not None:
-            print_gunicorn_log_tail(GUNICORN_LOG)
-    finally:
-        stop_gunicorn(server)
-        watchdog.cancel()
-    return 1 if failed else 0
+    return run.status
 
 
 if __name__ == "__main__":

@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -48,11 +46,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import django_child_env, drop_database, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "seminar_bench_lottery"
 DB_DSN = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 VAR_DIR = "/tmp/seminar_bench_lottery_var"
 EDITION = "2026"
 HARD_LIMIT_SECONDS = 570  # the whole run stays under 10 minutes, whatever happens
@@ -362,29 +360,8 @@ def child_main(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("REDIS_URL", "EMAIL_URL", "DATABASE_URL"):
-        env.pop(name, None)
-    env.update(
-        DJANGO_SETTINGS_MODULE="seminar_site.settings",
-        DATABASE_URL=DATABASE_URL,
-        DJANGO_DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(40),
-        SECURE_SSL_REDIRECT="false",
-        CELERY_TASK_ALWAYS_EAGER="false",
-        VAR_DIR=VAR_DIR,
-        LOG_LEVEL="WARNING",
-        PYTHONHASHSEED="0",
-    )
-    return env
+    return django_child_env(DB_NAME, VAR_DIR, PYTHONHASHSEED="0")
 
 
 def _run_phase(
@@ -527,8 +504,7 @@ def main() -> int:
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="seminar_bench_lottery_")
     try:
-        _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        _admin(f'CREATE DATABASE "{DB_NAME}"')
+        recreate_database(DB_NAME)
         shutil.rmtree(VAR_DIR, ignore_errors=True)
         setup = _run_phase("setup", args, deadline, workdir)
         if setup.get("problems"):
@@ -567,7 +543,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         if not args.keep_db:
             try:
-                _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+                drop_database(DB_NAME)
             except Exception as e:
                 print(f"warning: could not drop {DB_NAME}: {e!r}", file=sys.stderr)
             shutil.rmtree(VAR_DIR, ignore_errors=True)

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import resource
-import secrets
 import shutil
 import smtplib
 import subprocess
@@ -34,10 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import django_child_env, drop_database, free_port, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "seminar_bench_mail"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 VAR_DIR = "/tmp/seminar_bench_mail_var"
 EDITION = "2026"
 HARD_LIMIT_SECONDS = 570
@@ -165,28 +163,10 @@ def _sink(port: int, received: Any, ready: Any) -> None:
 # --- parent ------------------------------------------------------------------------------------
 
 
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def _child_env(port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="seminar_site.settings",
-        DATABASE_URL=DATABASE_URL,
-        DJANGO_DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(40),
-        SECURE_SSL_REDIRECT="false",
-        CELERY_TASK_ALWAYS_EAGER="false",
-        VAR_DIR=VAR_DIR,
-        LOG_LEVEL="WARNING",
-        EMAIL_URL=f"smtp://127.0.0.1:{port}",
-        OUTBOX_RATE_PER_SECOND="0",
+    return django_child_env(
+        DB_NAME, VAR_DIR, EMAIL_URL=f"smtp://127.0.0.1:{port}", OUTBOX_RATE_PER_SECOND="0"
     )
-    return env
 
 
 def _run(phase: str, args: argparse.Namespace, port: int, deadline: float, workdir: str) -> Any:
@@ -226,19 +206,14 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(phases[args.phase]()))
         return 0
 
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     deadline = time.monotonic() + HARD_LIMIT_SECONDS
     workdir = tempfile.mkdtemp(prefix="seminar_bench_mail_")
     received = mp.Value("l", 0)
     ready = mp.Event()
     sink = mp.Process(target=_sink, args=(port, received, ready), daemon=True)
     try:
-        _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        _admin(f'CREATE DATABASE "{DB_NAME}"')
+        recreate_database(DB_NAME)
         shutil.rmtree(VAR_DIR, ignore_errors=True)
         setup = _run("setup", args, port, deadline, workdir)
         if setup["queued"] != args.count:
@@ -266,7 +241,7 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(VAR_DIR, ignore_errors=True)
         try:
-            _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            drop_database(DB_NAME)
         except Exception as e:
             print(f"warning: could not drop {DB_NAME}: {e!r}", file=sys.stderr)
 

@@ -29,7 +29,6 @@ import itertools
 import os
 import re
 import secrets
-import subprocess
 import sys
 import threading
 import time
@@ -41,18 +40,17 @@ import httpx
 from apply import submission
 from common import (
     FlowError,
+    GunicornRun,
     count_rows,
     empty_redis_queues,
     free_port,
     gunicorn_pids,
     log,
     prepare_database,
-    print_gunicorn_log_tail,
     print_table,
     proc_cpu,
     production_env,
     start_gunicorn,
-    start_watchdog,
     stop_gunicorn,
     wait_healthy,
 )
@@ -272,17 +270,14 @@ def main() -> int:
     args.worker_class = "gthread"
     tag = secrets.token_hex(3) + "-"
 
-    server: subprocess.Popen | None = None
-    watchdog = start_watchdog(HARD_LIMIT_SECONDS, lambda: stop_gunicorn(server))
-    env, use_redis = production_env(DB_NAME, VAR_DIR)
-    failed = False
-    try:
+    with GunicornRun(HARD_LIMIT_SECONDS, GUNICORN_LOG) as run:
+        env, use_redis = production_env(DB_NAME, VAR_DIR)
         if not args.skip_setup:
             prepare_database(env, DB_NAME)
         before = count_rows(DB_NAME, ["registration_application"])
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_gunicorn(
+        server = run.server = start_gunicorn(
             env,
             port,
             args,
@@ -336,26 +331,14 @@ def main() -> int:
             f"{made} created"
         )
         total_served = sum(readings[-1][2].values())
-        problems = []
         if made != submitted:
-            problems.append(f"{made} applications created for {submitted} submissions")
+            run.problems.append(f"{made} applications created for {submitted} submissions")
         if use_redis:
             empty_redis_queues()  # the receipt e-mails' tasks: no worker will ever run them
         if total_served < sent:
-            problems.append(f"the access log shows {total_served} requests for {sent} sent")
+            run.problems.append(f"the access log shows {total_served} requests for {sent} sent")
         report(readings, pids, master_mib)
-        if problems:
-            failed = True
-            print("\nERRORS:", *problems, sep="\n", file=sys.stderr)
-    except Exception as e:
-        failed = True
-        print(f"ERROR: {type(e).__name__}: {e}", file=sys.stderr)
-        if server is not None:
-            print_gunicorn_log_tail(GUNICORN_LOG)
-    finally:
-        stop_gunicorn(server)
-        watchdog.cancel()
-    return 1 if failed else 0
+    return run.status
 
 
 if __name__ == "__main__":
