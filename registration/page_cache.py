@@ -1,8 +1,9 @@
 """The public home pages (``/`` and ``/<code>/``) served from the cache, per language.
 
-What is cached: the whole HTML of the page, for a visitor without a query string and without
-pending messages. The page carries nothing personal (no form, no CSRF token, no session data);
-a render that used the session or handed out a CSRF token is not stored all the same.
+What is cached: the whole HTML of the page, in each process's memory (PAGES_CACHE), for a
+visitor without a query string and without pending messages. The page carries nothing personal
+(no form, no CSRF token, no session data); a render that used the session or handed out a CSRF
+token is not stored all the same. Only the generation key below is shared (default cache).
 
 An entry stops being served when:
 
@@ -13,9 +14,9 @@ An entry stops being served when:
   RegistrationConfig.ready() in every process (web, workers, shell);
 - registration opens or closes: each entry carries the next such moment after its render (of
   any published edition for ``/``, which shows the edition open now, else the latest one);
-- TIMEOUT seconds have passed. This bounds what no invalidation reaches: LocMemCache is one per
-  process (other gunicorn workers keep their copy), a Redis that was down during the save, and
-  templates changed by a deploy.
+- TIMEOUT seconds have passed. This bounds what no invalidation reaches: without Redis the
+  generation too is one per process (other gunicorn workers keep their copy), a Redis that was
+  down during the save, and templates changed by a deploy.
 
 The cache may fail: Django's RedisCache raises on a connection error, after its 1 s socket
 timeout at worst. The page is then rendered as if nothing were cached, with one attempt per
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
 from django.contrib.messages import get_messages
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse
@@ -45,6 +46,10 @@ from .models import Edition, Option, Session
 logger = logging.getLogger(__name__)
 
 TIMEOUT = 60  # seconds
+# The pages themselves (tens of kB each) live in each process's memory (settings.CACHES): only
+# the small generation key goes to the shared cache (Redis) on each request, so a page from the
+# cache costs little more than a trivial view. A process renders each page once a minute.
+PAGES_CACHE = "public_pages"
 # The 1 is CachedPage's shape: change it with the shape, so that a deploy never reads an entry
 # of the previous one.
 GENERATION_KEY = "public-page:1:generation"
@@ -69,13 +74,13 @@ def serve(request: HttpRequest, target: str, build: Build) -> HttpResponse:
     if request.GET or get_messages(request):
         return build(now)[0]
     key = PAGE_KEY.format(target=target, language=get_language())
+    pages = caches[PAGES_CACHE]
     try:
-        found = cache.get_many([GENERATION_KEY, key])
+        generation: str | None = cache.get(GENERATION_KEY)
     except Exception as e:  # any cache failure: render without it
         logger.warning("page cache unavailable, rendering %s: %r", request.path, e)
         return build(now)[0]
-    generation: str | None = found.get(GENERATION_KEY)
-    page: CachedPage | None = found.get(key)
+    page: CachedPage | None = pages.get(key)
     if page and page["generation"] == generation and now < page["expires"]:
         return HttpResponse(page["content"])
     # Read before the database: a render that reads data older than a change is tagged with
@@ -84,10 +89,7 @@ def serve(request: HttpRequest, target: str, build: Build) -> HttpResponse:
     response, expires = build(now)
     if generation and expires and response.status_code == 200 and not _personal(request):
         entry = CachedPage(generation=generation, expires=expires, content=response.content)
-        try:
-            cache.set(key, entry, TIMEOUT)
-        except Exception as e:
-            logger.warning("page cache unavailable, %s not stored: %r", request.path, e)
+        pages.set(key, entry, TIMEOUT)
     return response
 
 

@@ -204,11 +204,12 @@ def test_it_does_not_store_a_page_that_used_the_csrf_token_or_the_session(rf, us
 def broken_cache(settings: Any) -> None:
     """Redis gone: nothing listens on port 1, so every cache call raises ConnectionError."""
     settings.CACHES = {
+        **settings.CACHES,
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
+        },
     }
 
 
