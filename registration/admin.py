@@ -867,8 +867,9 @@ class OutboxEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(permissions=["resend"], description=_("Send the selected failed e-mails again"))
     def resend(self, request: HttpRequest, queryset: QuerySet[OutboxEmail]) -> None:
+        selected = queryset.count()  # before: the selection may be filtered on "failed"
         count = mail.outbox_resend(queryset)
-        skipped = queryset.count() - count
+        skipped = selected - count
         self.message_user(
             request,
             ngettext(

@@ -1,8 +1,8 @@
 """The e-mail outbox: a row written in the caller's transaction, sent after commit, swept later.
 
-A row names what to send (kind, application, language); the message is rendered when it is
-sent, from data that is committed by then. So a draw can queue 100,000 result e-mails in its
-own transaction with one bulk insert.
+A row names what to send (kind, application, language); the message is rendered when its
+batch (up to BATCH_SIZE e-mails) is sent, from data that is committed by then. So a draw can
+queue 100,000 result e-mails in its own transaction with one bulk insert.
 
 Each e-mail is claimed with a conditional update (queued → sending) just before it is handed
 to the SMTP server, so a task that runs twice, or the sweep racing a task, sends it once. A
@@ -10,11 +10,15 @@ batch goes over one SMTP connection at OUTBOX_RATE_PER_SECOND (registration/rate
 
 Temporary failures (4xx, a lost connection) go back to "queued" with a next attempt after an
 exponential back-off; permanent ones (5xx) are marked failed for the office to see and resend.
+A refused sender (our account, not the parent's address) stops the batch and keeps the rest
+queued; so does a server that cannot be reached.
 
-The one window for a duplicate: a worker killed after the server accepted an e-mail and before
-its "sent" update leaves that e-mail in "sending"; the sweep re-queues it after
-OUTBOX_STALE_SENDING_SECONDS and it goes out again. Claims are per e-mail, so that is at most
-one e-mail per killed worker process; everything it had not yet claimed stays "queued".
+The window for a duplicate: the server has accepted an e-mail but its "sent" record is not
+written. That happens when a worker is killed between the two (the e-mail stays in "sending";
+the sweep re-queues it after OUTBOX_STALE_SENDING_SECONDS) and when the connection times out or
+drops after the final "." of the message, before the server's answer arrives (recorded as a
+temporary failure, tried again). Claims are per e-mail, so a killed worker process causes at
+most one duplicate; everything it had not yet claimed stays "queued".
 """
 
 from __future__ import annotations
@@ -182,16 +186,25 @@ def _deliver(
     )
     try:
         message.send()
+    except smtplib.SMTPSenderRefused as e:  # our sender, not this parent: stop the batch
+        _record_failure(email, f"{e.smtp_code} {e.smtp_error!r}", permanent=False)
+        raise MailServerUnavailable(f"sender refused: {e.smtp_code} {e.smtp_error!r}") from e
     except smtplib.SMTPResponseException as e:  # the server answered a code for this message
         _record_failure(email, f"{e.smtp_code} {e.smtp_error!r}", permanent=e.smtp_code >= 500)
+        _ready_for_next(connection, closing=e.smtp_code == 421)
         return False
     except smtplib.SMTPRecipientsRefused as e:
         permanent = any(code >= 500 for code, _ in e.recipients.values())
         _record_failure(email, repr(e.recipients), permanent=permanent)
+        _ready_for_next(connection, closing=any(c == 421 for c, _ in e.recipients.values()))
         return False
     except (smtplib.SMTPException, OSError) as e:  # disconnected, timed out, reset
         _record_failure(email, repr(e), permanent=False)
         raise ConnectionError(str(e)) from e
+    except Exception as e:  # anything else (a bad header, say): try later, then show the office
+        log.exception("Outbox e-mail %s could not be sent", email.pk)
+        _record_failure(email, repr(e), permanent=False)
+        return False
     OutboxEmail.objects.filter(pk=email.pk).update(
         status=OutboxEmail.Status.SENT,
         sent_at=timezone.now(),
@@ -202,6 +215,22 @@ def _deliver(
         body_html=html,
     )
     return True
+
+
+def _ready_for_next(connection: BaseEmailBackend, *, closing: bool) -> None:
+    """After a refusal the SMTP session must be reset before the next e-mail (smtplib does not
+    always do it: a refused DATA command leaves the transaction open, and the next MAIL FROM
+    would be refused with 503). A 421 closes the connection. Raises ConnectionError when the
+    caller must open a new one."""
+    smtp = getattr(connection, "connection", None)  # smtplib.SMTP of Django's SMTP backend
+    if smtp is None:
+        return
+    if closing:
+        raise ConnectionError("the server closed the connection (421)")
+    try:
+        smtp.rset()
+    except (smtplib.SMTPException, OSError) as e:
+        raise ConnectionError(f"RSET failed: {e!r}") from e
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -255,9 +284,11 @@ def outbox_send_many(email_ids: list[int]) -> int:
     _open(connection)
     try:
         for email in emails:
-            rate.wait()
             if not _claim(email):
                 continue
+            # After the claim, so that e-mails claimed by another worker cost no slot; a worker
+            # killed while it waits leaves one e-mail in "sending" that was never sent.
+            rate.wait()
             try:
                 edition_id = email.application.edition_id if email.application else None
                 sent += _deliver(email, connection, options.get(edition_id) if edition_id else None)
@@ -313,10 +344,15 @@ def outbox_sweep(*, now: dt.datetime | None = None, limit: int = 10_000) -> int:
     """Send what a lost task or a dead worker left behind, and the retries that are due.
     Returns how many e-mails were sent."""
     now = now or timezone.now()
-    OutboxEmail.objects.filter(
+    stale = OutboxEmail.objects.filter(
         status=OutboxEmail.Status.SENDING,
         claimed_at__lt=now - dt.timedelta(seconds=settings.OUTBOX_STALE_SENDING_SECONDS),
-    ).update(status=OutboxEmail.Status.QUEUED)
+    )
+    # An e-mail whose every try ended its worker (or the database) goes to the office.
+    stale.filter(attempts__gte=settings.OUTBOX_MAX_ATTEMPTS).update(
+        status=OutboxEmail.Status.FAILED, last_error="gave up: the worker stopped at every try"
+    )
+    stale.update(status=OutboxEmail.Status.QUEUED)
     created_before = now - dt.timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
     return _send_due(created_before=created_before, now=now, limit=limit)
 

@@ -112,9 +112,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            # The cache holds only the rate-limit counters, which fail open: a Redis that hangs
-            # must cost a parent a second at most, not the whole request.
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            # Rate-limit counters and the public pages' generation, which fail open: a Redis
+            # that hangs must cost a parent half a second per call, not the whole request.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
 else:
@@ -215,7 +215,14 @@ if REDIS_URL:
     # One connection attempt per publish: by default kombu sleeps 2 s and tries again before it
     # gives up, whatever CELERY_BROKER_CONNECTION_TIMEOUT says. (The worker reconnects with its
     # own retry settings.)
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"max_retries": 0}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "max_retries": 0,
+        # A Redis that accepts connections and then never answers must not hold a parent's
+        # request for ever. Web processes only publish: docker-compose.yml gives them 0.5 s.
+        # A worker's BRPOP waits 1 s for a task, so the default stays above that.
+        "socket_connect_timeout": env.float("BROKER_SOCKET_TIMEOUT", default=5.0),
+        "socket_timeout": env.float("BROKER_SOCKET_TIMEOUT", default=5.0),
+    }
 else:
     _broker = VAR_DIR / "broker"
     for _folder in ("queue", "processed", "control"):

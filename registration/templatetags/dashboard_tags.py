@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from registration.dashboard import build_dashboard
 from registration.models import Edition, OutboxEmail
 
 register = template.Library()
+WAITING_MINUTES = 30
 
 
 @register.inclusion_tag("admin/dashboard/dashboard.html", takes_context=True)
@@ -34,11 +37,20 @@ def office_dashboard(context: template.Context) -> dict[str, Any]:
 
 @register.inclusion_tag("admin/dashboard/outbox_alert.html", takes_context=True)
 def outbox_alert(context: template.Context) -> dict[str, Any]:
-    """E-mails the mail server refused for good, for staff who may read the outbox."""
+    """For staff who may read the outbox: e-mails the mail server refused for good, and e-mails
+    that wait far longer than any retry should (the mail server or our account refusing every
+    connection: a wrong password, a suspended sender)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.has_perm("registration.view_outboxemail"):
-        return {"failed": 0}
-    failed = OutboxEmail.objects.filter(status=OutboxEmail.Status.FAILED).count()
-    url = reverse("admin:registration_outboxemail_changelist") + "?status__exact=failed"
-    return {"failed": failed, "url": url}
+        return {"failed": 0, "waiting": 0}
+    emails = OutboxEmail.objects.all()
+    since = timezone.now() - dt.timedelta(minutes=WAITING_MINUTES)
+    changelist = reverse("admin:registration_outboxemail_changelist")
+    return {
+        "failed": emails.filter(status=OutboxEmail.Status.FAILED).count(),
+        "failed_url": changelist + "?status__exact=failed",
+        "waiting": emails.filter(status=OutboxEmail.Status.QUEUED, created_at__lt=since).count(),
+        "waiting_url": changelist + "?status__exact=queued",
+        "minutes": WAITING_MINUTES,
+    }

@@ -136,3 +136,20 @@ def test_the_app_images_health_checks_use_only_what_the_image_has():
             assert "curl" in dockerfile.split("apt-get install", 1)[1].split("&&")[0], name
         else:
             assert program in {"celery", "test"}, (name, program)
+
+
+def test_every_variable_compose_sets_is_read_by_the_app():
+    """A misspelt variable would be silently ignored."""
+    read = (ROOT / "seminar_site" / "settings.py").read_text() + (
+        ROOT / "gunicorn.conf.py"
+    ).read_text()
+    for name, service in SERVICES.items():
+        if not (service.get("build") or service.get("image", "").startswith("seminar")):
+            continue
+        for variable in service.get("environment", {}):
+            assert f'"{variable}"' in read, (name, variable)
+
+
+def test_the_web_never_waits_long_on_a_hung_broker():
+    assert float(SERVICES["web"]["environment"]["BROKER_SOCKET_TIMEOUT"]) <= 0.5
+    assert "BROKER_SOCKET_TIMEOUT" not in SERVICES["mail-worker"]["environment"]

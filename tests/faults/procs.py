@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -209,3 +210,33 @@ def celery_worker(
     ]
     with _service(command, env, log, lambda _: " ready." in log.read_text(), "celery worker") as p:
         yield {"process": p, "log": log}
+
+
+@contextmanager
+def hung_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers: a Redis that hangs (a paused
+    container, a stalled disk, a half-open link). Yields the port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stopping.set()
+        thread.join(5)
+        for connection in held:
+            connection.close()
+        listener.close()

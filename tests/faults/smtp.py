@@ -23,9 +23,19 @@ class Sink:
 
     def __init__(self, script: dict[str, Any] | None = None) -> None:
         self.script = dict(script or {})
+        self.refuse_sender = ""  # e.g. "550 5.7.1 Sender not allowed": every MAIL FROM refused
         self.delivered: list[tuple[str, Message]] = []
         self.tries: Counter[str] = Counter()
         self.lock = threading.Lock()
+
+    async def handle_MAIL(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_sender:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         with self.lock:

@@ -177,6 +177,36 @@ def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_
     )
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_that_hangs_costs_a_parent_no_more_than_two_seconds(
+    tmp_path: Path, edition: Edition
+) -> None:
+    """Redis accepts the connection and never answers: the rate-limit counters and the publish
+    each give up after their timeouts (0.5 s; the web's BROKER_SOCKET_TIMEOUT as in
+    docker-compose.yml), and the application and its receipt are saved all the same."""
+    code = edition.code
+    with procs.hung_server() as port:
+        env = procs.app_env(
+            tmp_path,
+            REDIS_URL=f"redis://127.0.0.1:{port}/0",
+            BROKER_SOCKET_TIMEOUT="0.5",
+            DJANGO_DEBUG="true",
+            ALLOWED_HOSTS="127.0.0.1",
+            GUNICORN_BIND=f"127.0.0.1:{procs.free_port()}",
+            GUNICORN_WORKERS="1",
+            GUNICORN_THREADS="2",
+        )
+        with procs.gunicorn(tmp_path, env) as web:
+            data = parent(1, edition)
+            with browser(web["url"]) as client:
+                waits = [fill_in(client, code, data), confirm(client, code, data["email"])]
+    print("seconds with Redis hanging (入力, 送信 to 完了):", waits)
+    assert max(waits) < PATIENCE_SECONDS, waits
+    application = Application.objects.get(edition=edition, email=data["email"])
+    assert OutboxEmail.objects.filter(application=application, status="queued").count() == 1
+
+
 def submit_in_process(client: Client, edition: Edition) -> Any:
     data = form_data(edition)
     assert client.post(f"/{edition.code}/apply/", data).status_code == 302

@@ -30,6 +30,20 @@ def receipt_to(edition, address: str) -> OutboxEmail:  # type: ignore[no-untyped
     return outbox.outbox_enqueue(kind=OutboxEmail.Kind.RECEIPT, application=application)
 
 
+def log_in_as_office(client) -> None:  # type: ignore[no-untyped-def]
+    """A member of the office, as far as the outbox goes. (The "office" group is made by a data
+    migration, which this test's flushed database no longer holds: its permissions on the
+    outbox are given here; test_roles checks that the group has them.)"""
+    user = get_user_model().objects.create(username="office", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_outboxemail", "resend_outboxemail"],
+            content_type__app_label="registration",
+        )
+    )
+    client.force_login(user)
+
+
 def sweep_at(moment: dt.datetime) -> int:
     """Run the periodic sweep at that moment (the clock moves on from there)."""
     with time_machine.travel(moment, tick=True):
@@ -89,17 +103,8 @@ def test_550_is_failed_at_once_never_retried_and_the_office_sends_it_again(
         assert sink.tries[wrong] == 1  # no retry of a permanent refusal
         assert sink.count() == 0
 
-        # The office sees it on the admin index and in the outbox. (The "office" group is
-        # made by a data migration, which this test's flushed database no longer holds: its
-        # permissions on the outbox are given here; test_roles checks the group has them.)
-        user = get_user_model().objects.create(username="office", is_staff=True)
-        user.user_permissions.add(
-            *Permission.objects.filter(
-                codename__in=["view_outboxemail", "resend_outboxemail"],
-                content_type__app_label="registration",
-            )
-        )
-        client.force_login(user)
+        # The office sees it on the admin index and in the outbox.
+        log_in_as_office(client)
         index = client.get(reverse("admin:index"))
         assert "1件のメールを配信できませんでした。" in index.content.decode()
         failed_list = client.get(
@@ -112,7 +117,7 @@ def test_550_is_failed_at_once_never_retried_and_the_office_sends_it_again(
         application.email = right
         application.save(update_fields=["email"])
         response = client.post(
-            reverse("admin:registration_outboxemail_changelist"),
+            reverse("admin:registration_outboxemail_changelist") + "?status__exact=failed",
             {"action": "resend", "_selected_action": [email.pk], "index": 0},
             follow=True,
         )
@@ -149,6 +154,8 @@ def test_a_lost_connection_is_retried_and_the_rest_of_the_batch_still_goes(editi
     assert len(sink.per_recipient()) == 4
 
 
+@pytest.mark.postgres  # real threads writing at once: SQLite's shared in-memory test database
+# answers "table is locked"
 def test_the_global_rate_holds_across_two_workers(edition, settings):
     """Two workers share one rate: 12 e-mails at 4 a second cannot take less than 2 s."""
     settings.OUTBOX_RATE_PER_SECOND = 4
@@ -160,9 +167,13 @@ def test_the_global_rate_holds_across_two_workers(edition, settings):
         use_sink(settings, port)
         ids = [receipt_to(edition, f"r{i}@example.jp").pk for i in range(12)]
 
+        errors: list[BaseException] = []
+
         def worker(part: list[int]) -> None:
             try:
                 outbox.outbox_send_many(part)
+            except BaseException as e:  # noqa: BLE001 - reported by the test
+                errors.append(e)
             finally:
                 connection.close()
 
@@ -173,6 +184,48 @@ def test_the_global_rate_holds_across_two_workers(edition, settings):
         for t in threads:
             t.join(60)
         elapsed = time.monotonic() - started
+    assert errors == []
     assert sink.count() == 12
     # 4 in the first second, 4 in the second, 4 in the third: at least 2 s whatever the speed.
     assert elapsed >= 2.0
+
+
+def test_a_421_closing_the_connection_delays_that_email_and_the_next_goes_over_a_new_one(
+    edition, settings
+):
+    from unittest import mock
+
+    with smtp_sink({"p0@example.jp": ["421 4.7.0 Too busy, closing connection"]}) as (sink, port):
+        use_sink(settings, port)
+        with mock.patch.object(outbox, "schedule_send"):
+            emails = [receipt_to(edition, f"p{i}@example.jp") for i in range(3)]
+        assert outbox.outbox_send_many([e.pk for e in emails]) == 2
+    assert sink.per_recipient() == {"p1@example.jp": 1, "p2@example.jp": 1}
+    first = OutboxEmail.objects.get(pk=emails[0].pk)
+    assert (first.status, first.attempts) == ("queued", 1) and first.next_attempt_at
+
+
+def test_a_refused_sender_stops_the_batch_and_fails_nobody(edition, settings, client):
+    """Our account refused (quota, a wrong sender): not the parents' fault. The batch stops,
+    every e-mail stays queued for the next try, none is marked failed; after half an hour the
+    office is told that e-mails are waiting."""
+    from unittest import mock
+
+    with smtp_sink() as (sink, port):
+        sink.refuse_sender = "550 5.7.1 Sender not allowed"
+        use_sink(settings, port)
+        with mock.patch.object(outbox, "schedule_send"):
+            emails = [receipt_to(edition, f"p{i}@example.jp") for i in range(5)]
+        assert outbox.outbox_drain() == 0
+        sink.refuse_sender = ""
+        tried = OutboxEmail.objects.filter(attempts=1).count()
+        assert set(OutboxEmail.objects.values_list("status", flat=True)) == {"queued"}
+        assert tried == 1  # the first one; the rest were never claimed
+        log_in_as_office(client)
+        assert "待っています" not in client.get(reverse("admin:index")).content.decode()
+        with time_machine.travel(timezone.now() + dt.timedelta(minutes=31), tick=True):
+            index = client.get(reverse("admin:index")).content.decode()
+        assert "5件のメールが30分以上送信を待っています" in index
+        with time_machine.travel(timezone.now() + dt.timedelta(minutes=2), tick=True):
+            assert outbox.outbox_drain() == 5
+    assert len(sink.per_recipient()) == 5 and len(emails) == 5

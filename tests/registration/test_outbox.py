@@ -133,3 +133,18 @@ def test_legacy_carrier_addresses_can_be_sent_to(edition):
     email.refresh_from_db()
     assert email.status == "sent"
     assert mail.outbox[0].to == ["a..b.@docomo.ne.jp"]
+
+
+@pytest.mark.django_db
+def test_an_email_whose_every_try_stopped_its_worker_goes_to_the_office(edition, settings):
+    with mock.patch.object(outbox, "schedule_send"):
+        email = outbox.outbox_enqueue(
+            kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
+        )
+    OutboxEmail.objects.filter(pk=email.pk).update(
+        status="sending", claimed_at=timezone.now(), attempts=settings.OUTBOX_MAX_ATTEMPTS
+    )
+    assert outbox.outbox_sweep(now=timezone.now() + dt.timedelta(minutes=11)) == 0
+    email.refresh_from_db()
+    assert email.status == "failed" and "worker stopped" in email.last_error
+    assert mail.outbox == []
