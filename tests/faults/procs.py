@@ -67,6 +67,21 @@ def app_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+def web_env(tmp_path: Path, workers: int = 2, **overrides: str) -> dict[str, str]:
+    """app_env for gunicorn on a free loopback port, ``workers`` processes of 2 threads. DEBUG
+    stays on (the embedded default): production mode would also need the static manifest
+    (collectstatic) and TLS in front, and neither matters to the faults tested here."""
+    return app_env(
+        tmp_path,
+        DJANGO_DEBUG="true",
+        ALLOWED_HOSTS="127.0.0.1",
+        GUNICORN_BIND=f"127.0.0.1:{free_port()}",
+        GUNICORN_WORKERS=str(workers),
+        GUNICORN_THREADS="2",
+        **overrides,
+    )
+
+
 def stop(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
     if process.poll() is None:
         process.send_signal(sig)

@@ -118,15 +118,8 @@ def test_the_site_recovers_from_a_postgres_restart_without_restarting_gunicorn(
     # The application form: its edition and sessions are read from the database on each request
     # (the edition's own page is served from registration.page_cache).
     page = f"/{edition.code}/apply/"
-    env = procs.app_env(
+    env = procs.web_env(
         tmp_path,
-        # DEBUG stays on (the embedded default): production mode would also need the static
-        # manifest (collectstatic) and TLS in front; neither matters to this fault.
-        DJANGO_DEBUG="true",
-        ALLOWED_HOSTS="127.0.0.1",
-        GUNICORN_BIND=f"127.0.0.1:{procs.free_port()}",
-        GUNICORN_WORKERS="2",
-        GUNICORN_THREADS="2",
         # Which worker served each request (on top of gunicorn.conf.py).
         GUNICORN_CMD_ARGS="--access-logformat '%(p)s %(s)s %(r)s'",
     )

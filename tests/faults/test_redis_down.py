@@ -94,17 +94,10 @@ def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_
     sink, email_url = smtp
     code = edition.code
     with procs.private_redis(tmp_path) as redis:
-        env = procs.app_env(
+        env = procs.web_env(
             tmp_path,
             REDIS_URL=redis["url"],
             EMAIL_URL=email_url,
-            # DEBUG stays on (the embedded default): production mode would also need the static
-            # manifest (collectstatic) and TLS in front; neither matters to this fault.
-            DJANGO_DEBUG="true",
-            ALLOWED_HOSTS="127.0.0.1",
-            GUNICORN_BIND=f"127.0.0.1:{procs.free_port()}",
-            GUNICORN_WORKERS="2",
-            GUNICORN_THREADS="2",
             OUTBOX_SWEEP_AFTER_SECONDS="0",
         )
         with procs.gunicorn(tmp_path, env) as web, procs.celery_worker(tmp_path, env) as worker:
@@ -187,15 +180,11 @@ def test_a_redis_that_hangs_costs_a_parent_no_more_than_two_seconds(
     docker-compose.yml), and the application and its receipt are saved all the same."""
     code = edition.code
     with procs.hung_server() as port:
-        env = procs.app_env(
+        env = procs.web_env(
             tmp_path,
+            workers=1,
             REDIS_URL=f"redis://127.0.0.1:{port}/0",
             BROKER_SOCKET_TIMEOUT="0.5",
-            DJANGO_DEBUG="true",
-            ALLOWED_HOSTS="127.0.0.1",
-            GUNICORN_BIND=f"127.0.0.1:{procs.free_port()}",
-            GUNICORN_WORKERS="1",
-            GUNICORN_THREADS="2",
         )
         with procs.gunicorn(tmp_path, env) as web:
             data = parent(1, edition)
