@@ -40,7 +40,7 @@ from django.utils.translation import gettext
 
 from . import rate
 from .models import Application, OutboxEmail
-from .tokens import my_application_url
+from .tokens import PLACEHOLDER, my_application_url, with_token
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,15 @@ def schedule_drain() -> None:
 
 
 def render(email: OutboxEmail, *, options: dict[str, Any] | None = None) -> tuple[str, str, str]:
-    """Subject, text and HTML of an e-mail, in the parent's language. ``options``: the
-    edition's options by code (lottery.results.edition_options), when sending many."""
+    """Subject, text and HTML of an e-mail, in the parent's language, as staff may see them:
+    the private link to My application holds tokens.PLACEHOLDER instead of the parent's token
+    (tokens.with_token puts it in when sending). ``options``: the edition's options by code
+    (lottery.results.edition_options), when sending many."""
     assert email.application is not None
     application = email.application
     context: dict[str, Any] = {
         "application": application,
-        "link": my_application_url(application.number, email.language),
+        "link": my_application_url(application.number, email.language, token=PLACEHOLDER),
         "office_phone": settings.OFFICE_PHONE,
         "site_url": settings.SITE_URL,
     }
@@ -176,13 +178,16 @@ def _deliver(
         log.exception("Outbox e-mail %s could not be rendered", email.pk)
         _record_failure(email, repr(e), permanent=False)
         return False
+    # The parent's token goes into the message only, never into the row that staff can read: a
+    # stored link would let anyone in the office open My application as the parent.
+    number = email.application.number if email.application else ""
     message = EmailMultiAlternatives(
         subject=subject,
-        body=text,
+        body=with_token(text, number),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email.to],
         connection=connection,
-        alternatives=[(html, "text/html")],
+        alternatives=[(with_token(html, number), "text/html")],
     )
     try:
         message.send()

@@ -2,11 +2,17 @@
 
 The token is the application number signed with the site's secret key and a timestamp: it cannot
 be guessed or altered, and it is refused after MY_APPLICATION_LINK_MAX_AGE_DAYS.
+
+Whoever holds the link acts as the parent, so it exists only in the parent's mailbox: the outbox
+stores each e-mail with ``PLACEHOLDER`` where the token goes (registration/mail.py puts the real
+one in at the moment of sending), and logs show the path with the token replaced
+(``redact_paths``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.conf import settings
 from django.core import signing
@@ -14,6 +20,11 @@ from django.urls import reverse
 from django.utils import translation
 
 SALT = "registration.my-application"
+# What staff see in a stored e-mail instead of the parent's token: a link that opens nothing.
+PLACEHOLDER = "PRIVATE-LINK-REMOVED"
+# The path segment after /my/ (or /en/my/) in a URL, whatever it holds: a real token, a tampered
+# one, or a percent-encoded one. "/my/" alone (the "e-mail me my link" form) is left as it is.
+_TOKEN_IN_PATH = re.compile(r"(/my/)([^/?#\s\"'<>]+)")
 
 
 class LinkExpired(Exception):
@@ -39,8 +50,19 @@ def read_token(token: str) -> str:
         raise LinkInvalid from e
 
 
-def my_application_url(number: str, language: str) -> str:
-    """Absolute link for e-mails, in the parent's language."""
+def my_application_url(number: str, language: str, *, token: str | None = None) -> str:
+    """Absolute link for e-mails, in the parent's language; with ``token`` (PLACEHOLDER) the
+    same link with that text where the parent's token goes."""
     with translation.override(language):
-        path = reverse("registration:my_application", kwargs={"token": make_token(number)})
+        path = reverse("registration:my_application", kwargs={"token": token or make_token(number)})
     return settings.SITE_URL + path
+
+
+def with_token(text: str, number: str) -> str:
+    """``text`` rendered with PLACEHOLDER, with the parent's real token in its place."""
+    return text.replace(f"/my/{PLACEHOLDER}/", f"/my/{make_token(number)}/")
+
+
+def redact_paths(text: str) -> str:
+    """``text`` (a log line, a URL, an e-mail body) with every My application token replaced."""
+    return _TOKEN_IN_PATH.sub(rf"\g<1>{PLACEHOLDER}", text)
