@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registration.admin import ReadOnlyAdminMixin, may_see_health_notes
 from registration.models import Session
+from seminar_site.admin_site import ChoiceListFilter
 
 from .models import Child, ChildcareAssignment, ChildcareBand
 
@@ -44,7 +45,7 @@ def visible_sessions(request: HttpRequest) -> QuerySet[Session]:
     return sessions.filter(childcare_assignments__user_id=user_id)
 
 
-class RosterSessionFilter(admin.SimpleListFilter):
+class RosterSessionFilter(ChoiceListFilter):
     title = _("session")
     parameter_name = "session"
 

@@ -23,6 +23,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from childcare.models import Child, ChildcareBand
+from seminar_site.admin_site import ChoiceListFilter
 
 from . import audit, exports, mail, municipalities, reception, review, services
 from .models import (
@@ -133,7 +134,7 @@ class BoothAdmin(admin.ModelAdmin):
     autocomplete_fields = ["organisation"]
 
 
-class SessionFilter(admin.SimpleListFilter):
+class SessionFilter(ChoiceListFilter):
     title = _("session")
     parameter_name = "session"
 
@@ -150,7 +151,7 @@ class SessionFilter(admin.SimpleListFilter):
         return queryset
 
 
-class OptionFilter(admin.SimpleListFilter):
+class OptionFilter(ChoiceListFilter):
     title = _("option")
     parameter_name = "option"
 
@@ -168,7 +169,7 @@ class OptionFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ChildcareFilter(admin.SimpleListFilter):
+class ChildcareFilter(ChoiceListFilter):
     title = _("childcare")
     parameter_name = "childcare"
 
@@ -184,7 +185,7 @@ class ChildcareFilter(admin.SimpleListFilter):
         return queryset
 
 
-class MunicipalityFilter(admin.SimpleListFilter):
+class MunicipalityFilter(ChoiceListFilter):
     title = _("municipality")
     parameter_name = "municipality"
 
@@ -195,7 +196,7 @@ class MunicipalityFilter(admin.SimpleListFilter):
         return queryset.filter(municipality=self.value()) if self.value() else queryset
 
 
-class GradeFilter(admin.SimpleListFilter):
+class GradeFilter(ChoiceListFilter):
     title = _("grade")
     parameter_name = "grade"
 
@@ -206,7 +207,7 @@ class GradeFilter(admin.SimpleListFilter):
         return queryset.filter(grades__contains=self.value()) if self.value() else queryset
 
 
-class DuplicateFilter(admin.SimpleListFilter):
+class DuplicateFilter(ChoiceListFilter):
     title = _("duplicate flag")
     parameter_name = "flagged"
 

@@ -1,15 +1,23 @@
-"""Who is asking: the client's address behind the reverse proxy.
+"""Who is asking, and what is refused before any view sees it.
 
-One function serves both django-axes (admin login lockouts) and the rate limits on the
-parents' forms, so that both count the same address.
+- ``client_ip``: the client's address behind the reverse proxy. One function serves both
+  django-axes (admin login lockouts) and the rate limits on the parents' forms, so that both
+  count the same address.
+- ``RefuseMalformedRequests``: oversized bodies, other charsets than UTF-8 and NUL in an
+  address get 400 before anything reads them (files: DATA_UPLOAD_MAX_NUMBER_FILES in settings).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -34,3 +42,50 @@ def client_ip(request: HttpRequest) -> str:
             except ValueError:
                 pass
     return remote
+
+
+# --- Requests refused before any view sees them ------------------------------------------------
+
+
+# Forms are posted as UTF-8 (what browsers send for a UTF-8 page, without a charset parameter).
+_ACCEPTED_CHARSETS = frozenset({"utf-8", "utf8"})
+
+
+class RefuseMalformedRequests:
+    """400, in the visitor's language, for requests that no page of this site can make sense
+    of, before a view or the admin turns them into an error page (500):
+
+    - a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE, by its Content-Length, before it is read
+      (Django counts only the non-file part of a multipart body itself);
+    - a body in any charset but UTF-8 (``charset=utf-16`` made Django decode the form into
+      garbage that no field can hold);
+    - a NUL character in the path or in the query string: PostgreSQL refuses it in text, so an
+      admin search or filter with one was a 500.
+
+    Placed after LocaleMiddleware, so the page is in the language of the URL."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        problem = self.problem(request)
+        if problem:
+            logger.warning("Refused a malformed request (%s)", problem)
+            return render(request, "400.html", status=400)
+        return self.get_response(request)
+
+    @staticmethod
+    def problem(request: HttpRequest) -> str | None:
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            too_big = int(length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        except ValueError:
+            return "unreadable Content-Length"
+        if too_big:
+            return "request body too large"
+        charset = request.content_params.get("charset") if request.content_params else None
+        if charset is not None and charset.strip().lower() not in _ACCEPTED_CHARSETS:
+            return "request body not in UTF-8"
+        if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
+            return "NUL in the address"
+        return None

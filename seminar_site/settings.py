@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # 400 for oversized bodies, other charsets, NUL in the address: before anything reads them.
+    "seminar_site.security.RefuseMalformedRequests",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -331,9 +333,16 @@ CONTENT_SECURITY_POLICY = {
 
 # Request bodies: the application form is about 100 fields and a few kB; the largest staff form
 # (a session with its booths) a few hundred fields. Anything far beyond is refused with 400.
+# No form takes a file: a body larger than this is refused by its Content-Length before it is
+# read (seminar_site.security.RefuseMalformedRequests), and a multipart body's first file part
+# with 400 before an upload handler stores a byte of it (DATA_UPLOAD_MAX_NUMBER_FILES = 0;
+# DATA_UPLOAD_MAX_MEMORY_SIZE does not count files). README "Deploying" sets the same limit in
+# the reverse proxy, which stops the body before it reaches gunicorn.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=512 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=500)
+DATA_UPLOAD_MAX_NUMBER_FILES = 0
 
+CSRF_FAILURE_VIEW = "seminar_site.errors.csrf_failure"
 SESSION_ENGINE = "seminar_site.sessions"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

@@ -21,3 +21,7 @@ urlpatterns += i18n_patterns(
     path("", include("registration.urls")),
     prefix_default_language=False,
 )
+
+# Error pages in the visitor's language, with the office's phone number (seminar_site/errors.py).
+handler400 = "seminar_site.errors.bad_request"
+handler500 = "seminar_site.errors.server_error"
