@@ -13,4 +13,7 @@ keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"
+# The access log never holds a private My application link or a staff search
+# (seminar_site/logs.py).
+logger_class = "seminar_site.logs.GunicornLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
