@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import idna
 import jaconv
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -83,14 +84,23 @@ def normalize_phone(value: str) -> str:
 
 
 def normalize_email(value: str) -> str:
-    """Trim, NFKC (full-width @ and letters), lower-case the domain, then validate."""
+    """One spelling per mailbox, so that uniqueness, rate limits and duplicate checks see one
+    address however it was typed: trim; NFKC on the whole address (full-width letters, ＠ and
+    ．; the local part keeps its case, which compares case-insensitively everywhere); the domain
+    through IDNA (UTS #46) in its Unicode form, so that ``例え.JP``, ``ｘｎ--r8jz45g.jp`` and
+    ``xn--r8jz45g.jp`` are one domain. Then validate."""
     value = unicodedata.normalize("NFKC", (value or "").strip())
     local, _sep, domain = value.rpartition("@")
     if not local or not domain:
         raise ValidationError(
             _("Please enter an e-mail address such as name@example.jp."), code="email"
         )
-    domain = domain.lower()
+    try:
+        domain = idna.decode(idna.encode(domain, uts46=True))
+    except (idna.IDNAError, UnicodeError) as e:
+        raise ValidationError(
+            _("Please enter an e-mail address such as name@example.jp."), code="email"
+        ) from e
     value = f"{local}@{domain}"
     # NFKC can lengthen what was typed ("㌀" is four letters): the stored address must fit the
     # 254 characters of Application.email, or saving it fails.

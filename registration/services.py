@@ -16,6 +16,9 @@ from . import audit
 from .mail import outbox_enqueue
 from .models import Application, Booth, DuplicateFlag, Edition, Option, OutboxEmail
 
+# A second application to an address that has one e-mails its owner at most this often.
+ALREADY_APPLIED_EVERY = dt.timedelta(days=1)
+
 
 class RegistrationClosed(Exception):
     pass
@@ -112,11 +115,29 @@ def application_submit(
 def _submit(
     *, edition: Edition, data: ApplicationInput, language: str, now: dt.datetime
 ) -> Application | None:
-    existing = Application.objects.active().with_email(data.email).filter(edition=edition).first()
+    # Locked, so that attempts at once for one address see each other's "already applied" e-mail.
+    existing = (
+        Application.objects.active()
+        .with_email(data.email)
+        .filter(edition=edition)
+        .select_for_update()
+        .first()
+    )
     if existing is not None:
-        outbox_enqueue(kind=OutboxEmail.Kind.ALREADY_APPLIED, application=existing, to=data.email)
+        # One such e-mail a day at most: a stranger repeating the form must not flood the
+        # parent's mailbox. The attempt itself is always in the application's history.
+        already_told = existing.emails.filter(
+            kind=OutboxEmail.Kind.ALREADY_APPLIED, created_at__gt=now - ALREADY_APPLIED_EVERY
+        ).exists()
+        if not already_told:
+            outbox_enqueue(
+                kind=OutboxEmail.Kind.ALREADY_APPLIED, application=existing, to=data.email
+            )
         audit.log_action(
-            "application.second_attempt", actor_label=audit.PARENT, application=existing
+            "application.second_attempt",
+            actor_label=audit.PARENT,
+            application=existing,
+            data={"emailed": not already_told},
         )
         return None
     application = Application.objects.create(

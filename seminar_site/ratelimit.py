@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
+
+from registration.normalize import normalize_email
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +39,14 @@ class Limit:
 
 
 def email_key(group: str, request: HttpRequest) -> str:
-    """The e-mail address posted, so that one address is not flooded from many places."""
-    return request.POST.get("email", "").strip().lower()
+    """The mailbox posted, so that one address is not flooded from many places: spelled as the
+    application stores it (registration.normalize.normalize_email), so that its full-width,
+    upper-case and punycode spellings count against one limit."""
+    posted = request.POST.get("email", "")
+    try:
+        return normalize_email(posted).lower()
+    except ValidationError:  # not an address: the form refuses it; count it as typed
+        return posted.strip().lower()
 
 
 def limit_posts(group: str, *limits: Limit) -> Callable[[View], View]:
