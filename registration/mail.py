@@ -38,7 +38,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from . import rate
+from . import audit, rate
 from .models import Application, OutboxEmail
 from .tokens import PLACEHOLDER, my_application_url, with_token
 
@@ -57,6 +57,37 @@ def outbox_enqueue(*, kind: str, application: Application, to: str | None = None
     )
     transaction.on_commit(lambda: schedule_send(email.pk), robust=True)
     return email
+
+
+def outbox_enqueue_link_request(*, to: str, language: str) -> OutboxEmail:
+    """Queue "e-mail me my link" for an address, not knowing whether it applied: the worker
+    finds its application when it sends (_resolve_link_requests), or deletes the request."""
+    email = OutboxEmail.objects.create(kind=OutboxEmail.Kind.LINK, to=to, language=language)
+    transaction.on_commit(lambda: schedule_send(email.pk), robust=True)
+    return email
+
+
+def _resolve_link_requests(email_ids: list[int]) -> None:
+    """Give each queued link request among ``email_ids`` its application (ApplicationQuerySet
+    .linked_to), or delete it: an address that never applied leaves nothing behind. Each is
+    resolved once, by a conditional update, even with two workers on it."""
+    requests = OutboxEmail.objects.filter(
+        pk__in=email_ids,
+        kind=OutboxEmail.Kind.LINK,
+        application__isnull=True,
+        status=OutboxEmail.Status.QUEUED,
+    )
+    for pk, to in requests.values_list("pk", "to"):
+        unresolved = requests.filter(pk=pk)
+        application = Application.objects.linked_to(to).first()
+        with transaction.atomic():
+            if application is None:
+                unresolved.delete()
+            # To the address the application holds: the one its parent typed when applying.
+            elif unresolved.update(application=application, to=application.email):
+                audit.log_action(
+                    "application.link_resent", actor_label=audit.PARENT, application=application
+                )
 
 
 def outbox_enqueue_bulk(*, kind: str, applications: Iterable[Application]) -> int:
@@ -269,6 +300,7 @@ def outbox_send_many(email_ids: list[int]) -> int:
     not yet tried stay queued, untouched."""
     from lottery.results import edition_options
 
+    _resolve_link_requests(email_ids)
     emails = list(
         OutboxEmail.objects.filter(pk__in=email_ids, status=OutboxEmail.Status.QUEUED)
         .select_related(

@@ -304,6 +304,16 @@ class ApplicationQuerySet(models.QuerySet["Application"]):
     def with_email(self, email: str) -> ApplicationQuerySet:
         return self.annotate(email_lower=Lower("email")).filter(email_lower=email.lower())
 
+    def linked_to(self, email: str) -> ApplicationQuerySet:
+        """The applications "e-mail me my link" may send for this address, best first: any
+        published edition not yet shredded, the newest first, and within it the active one
+        first (a withdrawn application can still be viewed)."""
+        return (
+            self.with_email(email)
+            .filter(edition__is_published=True, edition__shredded_at__isnull=True)
+            .order_by("-edition__registration_opens_at", "status", "-created_at")
+        )
+
     def for_option(self, option: Option) -> ApplicationQuerySet:
         return self.filter(Q(choice_1=option) | Q(choice_2=option) | Q(choice_3=option))
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from childcare.models import Child
 
 from . import audit
-from .mail import outbox_enqueue
+from .mail import outbox_enqueue, outbox_enqueue_link_request
 from .models import Application, Booth, DuplicateFlag, Edition, Option, OutboxEmail
 
 # A second application to an address that has one e-mails its owner at most this often.
@@ -327,18 +327,12 @@ def application_remove(
 
 
 @transaction.atomic
-def application_resend_link(*, email: str) -> None:
-    """E-mail the link to My application if this address applied; silent otherwise.
+def application_resend_link(*, email: str, language: str) -> None:
+    """E-mail the link to My application if this address applied; nothing otherwise.
 
-    Any published edition not yet shredded: the newest edition first, and within it "active"
-    first (a withdrawn application can still be viewed)."""
-    application = (
-        Application.objects.with_email(email)
-        .filter(edition__is_published=True, edition__shredded_at__isnull=True)
-        .order_by("-edition__registration_opens_at", "status", "-created_at")
-        .first()
-    )
-    if application is None:
-        return
-    outbox_enqueue(kind=OutboxEmail.Kind.LINK, application=application)
-    audit.log_action("application.link_resent", actor_label=audit.PARENT, application=application)
+    The request is queued as it is, whether or not the address applied: the same insert, the
+    same task, the same answer in the same time, so that neither the page nor its timing tells
+    a stranger whether an address is registered. The mail worker looks the address up
+    (ApplicationQuerySet.linked_to) and sends the link, or deletes the request
+    (mail.outbox_send_many)."""
+    outbox_enqueue_link_request(to=email, language=language)

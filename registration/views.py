@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from childcare.models import ChildcareBand
 from lottery.results import result_context
 from seminar_site.ratelimit import Limit, email_key, limit_posts
+from seminar_site.security import answer_no_sooner_than
 
 from . import page_cache, services, tickets
 from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
@@ -173,8 +175,11 @@ def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("registration:apply_input", code=code)
     data = group.to_input()
     if request.method == "POST":
+        # A first application does more work than a second one for the same address; the answer
+        # must not tell a stranger which one this was by its timing.
         try:
-            services.application_submit(edition=edition, data=data, language=_language(request))
+            with answer_no_sooner_than(settings.APPLY_SUBMIT_ANSWER_SECONDS):
+                services.application_submit(edition=edition, data=data, language=_language(request))
         except services.RegistrationClosed:
             return render(request, "registration/closed.html", {"edition": edition})
         del request.session[DRAFT_KEY.format(code=code)]
@@ -379,7 +384,9 @@ def resend_link(request: HttpRequest) -> HttpResponse:
     """E-mail me my link again. The answer never says whether the address applied."""
     form = ResendLinkForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        services.application_resend_link(email=form.cleaned_data["email"])
+        services.application_resend_link(
+            email=form.cleaned_data["email"], language=_language(request)
+        )
         return render(
             request, "registration/resend_link_sent.html", {"email": form.cleaned_data["email"]}
         )

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -89,3 +91,25 @@ class RefuseMalformedRequests:
         if "\x00" in request.path_info or "%00" in request.META.get("QUERY_STRING", ""):
             return "NUL in the address"
         return None
+
+
+# --- Answers that take the same time ---------------------------------------------------------
+
+
+@contextmanager
+def answer_no_sooner_than(seconds: float) -> Iterator[None]:
+    """Make the block take at least ``seconds`` of wall time, by sleeping after it: for a step
+    whose work depends on a secret (whether an address has applied), so that its timing tells
+    nothing. The sleep comes after the block, when its transaction has committed and its locks
+    are released. A block that takes longer is logged: the floor is then too low to hide it."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        left = seconds - (time.perf_counter() - started)
+        if left > 0:
+            time.sleep(left)
+        elif seconds > 0:
+            logger.warning(
+                "A constant-time answer took %.3f s, over its %.3f s", -left + seconds, seconds
+            )

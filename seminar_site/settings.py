@@ -323,6 +323,9 @@ RATELIMIT_APPLY = env.str("RATELIMIT_APPLY", default="30/10m")
 RATELIMIT_RESEND_LINK = env.str("RATELIMIT_RESEND_LINK", default="10/h")
 RATELIMIT_RESEND_LINK_PER_ADDRESS = env.str("RATELIMIT_RESEND_LINK_PER_ADDRESS", default="5/h")
 RATELIMIT_IP_META_KEY = "seminar_site.security.client_ip"
+# The 送信 step answers no sooner than this (seconds), whether the address was new or had
+# applied already, so that its timing does not tell which (seminar_site.security).
+APPLY_SUBMIT_ANSWER_SECONDS = env.float("APPLY_SUBMIT_ANSWER_SECONDS", default=0.3)
 # A counter that cannot be read or written lets the request through (seminar_site.ratelimit).
 RATELIMIT_FAIL_OPEN = True
 SILENCED_SYSTEM_CHECKS = [
