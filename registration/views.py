@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from childcare.models import ChildcareBand
@@ -32,6 +33,10 @@ resend_link_limit = limit_posts(
     Limit("ip", "RATELIMIT_RESEND_LINK"),
     Limit(email_key, "RATELIMIT_RESEND_LINK_PER_ADDRESS"),
 )
+
+# Pages that show a parent's answers, address or application are never stored by a browser, a
+# shared computer's back button or a proxy: Cache-Control: no-store, private (never_cache).
+personal_page = never_cache
 
 DRAFT_KEY = "application-draft:{code}"
 DONE_KEY = "application-done:{code}"
@@ -128,6 +133,7 @@ def _load_draft(request: HttpRequest, code: str) -> QueryDict | None:
     return draft
 
 
+@personal_page
 @require_http_methods(["GET", "POST"])
 @apply_limit
 def apply_input(request: HttpRequest, code: str) -> HttpResponse:
@@ -160,6 +166,7 @@ def apply_input(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
+@personal_page
 @require_http_methods(["GET", "POST"])
 @apply_limit
 def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
@@ -190,6 +197,7 @@ def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
+@personal_page
 @require_GET
 def apply_done(request: HttpRequest, code: str) -> HttpResponse:
     """完了: the same words whether or not this address had applied before."""
@@ -229,6 +237,7 @@ def _application_from_token(
     return application, None
 
 
+@personal_page
 @require_GET
 def my_application(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
@@ -250,6 +259,7 @@ def my_application(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+@personal_page
 @require_GET
 def my_ticket(request: HttpRequest, token: str) -> HttpResponse:
     """The admission ticket to print or show on a phone: QR code and application number."""
@@ -279,6 +289,7 @@ def my_ticket(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+@personal_page
 @require_GET
 def my_calendar(request: HttpRequest, token: str) -> HttpResponse:
     """The session held, as an .ics file for the phone's calendar."""
@@ -297,6 +308,7 @@ def my_calendar(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+@personal_page
 @require_http_methods(["GET", "POST"])
 def my_application_edit(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
@@ -350,6 +362,7 @@ def my_application_edit(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+@personal_page
 @require_http_methods(["GET", "POST"])
 def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
@@ -378,6 +391,7 @@ def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+@personal_page
 @require_http_methods(["GET", "POST"])
 @resend_link_limit
 def resend_link(request: HttpRequest) -> HttpResponse:
