@@ -1,10 +1,12 @@
 """The staff back office: Django's admin with django-axes lockouts and django-otp second factor.
 
 Any staff member can add a TOTP device (an authenticator app) and is then asked for its code at
-each login. Administrators (superusers) must have one in production
-(``OTP_REQUIRED_FOR_SUPERUSERS``, on when ``DJANGO_DEBUG`` is false): without a verified device
-they cannot log in or use the admin at all. The embedded mode (``make run``) keeps the printed
-password alone working.
+each login. In production (``OTP_REQUIRED_FOR_STAFF``, on when ``DJANGO_DEBUG`` is false) every
+staff member must have one: every role (office, administrators, childcare, reception) sees
+parents' or children's personal data, so a password alone never opens the admin. Without a
+verified device a staff member cannot log in or use the admin at all. The first device comes
+from ``manage.py addstatictoken USERNAME`` (README "Security"). The embedded mode
+(``make run``) keeps the printed password alone working.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from django_otp.plugins.otp_static.models import StaticDevice
 
 
 def otp_required(user: Any) -> bool:
-    return bool(settings.OTP_REQUIRED_FOR_SUPERUSERS and user.is_superuser)
+    """Whether this user must give a second factor: every staff member, in production."""
+    return bool(settings.OTP_REQUIRED_FOR_STAFF and (user.is_staff or user.is_superuser))
 
 
 class StaffAuthenticationForm(OTPAuthenticationFormMixin, AdminAuthenticationForm):
@@ -42,8 +45,8 @@ class StaffAuthenticationForm(OTPAuthenticationFormMixin, AdminAuthenticationFor
     error_messages = {
         **AdminAuthenticationForm.error_messages,
         "otp_required": _(
-            "Administrators must log in with a two-factor code, and this account has no "
-            "device yet. Please ask another administrator to add one."
+            "Staff must log in with a two-factor code, and this account has no device yet. "
+            "Please ask an administrator to give you a one-time code to set one up."
         ),
     }
     otp_error_messages = {
@@ -112,7 +115,7 @@ class SeminarAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         # A session that was not verified by a device (an older login, or one made while the
-        # requirement was off) does not open the admin to an administrator in production.
+        # requirement was off) does not open the admin to any staff member in production.
         user: Any = request.user
         return super().has_permission(request) and (not otp_required(user) or user.is_verified())
 

@@ -312,8 +312,9 @@ AXES_CLIENT_IP_CALLABLE = "seminar_site.security.client_ip"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 
 # django-otp: a second factor (TOTP authenticator app, or static one-time codes) for any staff
-# member who adds a device; required for superusers in production (seminar_site.admin_site).
-OTP_REQUIRED_FOR_SUPERUSERS = not DEBUG
+# member who adds a device; required for every staff member in production, since every role
+# sees personal data (seminar_site.admin_site).
+OTP_REQUIRED_FOR_STAFF = not DEBUG
 OTP_TOTP_ISSUER = "Seminar office"
 
 # Rate limits on the parents' public POSTs (seminar_site.ratelimit): per client address, and per
@@ -380,6 +381,10 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host-: the browser keeps these cookies only when set by this very host over HTTPS with
+    # Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

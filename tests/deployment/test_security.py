@@ -201,7 +201,19 @@ def test_a_successful_login_resets_the_failures(client, db, few_failures):
 
 @pytest.fixture
 def production_otp(settings):  # type: ignore[no-untyped-def]
-    settings.OTP_REQUIRED_FOR_SUPERUSERS = True
+    settings.OTP_REQUIRED_FOR_STAFF = True
+
+
+def role_member(role: str):  # type: ignore[no-untyped-def]
+    """A staff member of one of the roles of 0006_staff_roles / 0003_reception_group."""
+    from django.contrib.auth.models import Group
+
+    user = staff(role)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+ROLES = ["office", "administrators", "childcare", "reception"]
 
 
 def test_in_production_an_administrator_without_a_device_cannot_log_in(client, db, production_otp):
@@ -263,11 +275,33 @@ def test_with_two_devices_the_administrator_chooses_one(client, db, production_o
     assert second.status_code == 302 and logged_in(client)
 
 
-def test_in_production_staff_without_a_device_log_in_with_their_password(
-    client, db, production_otp
+@pytest.mark.parametrize("role", ROLES)
+def test_in_production_no_staff_role_logs_in_with_a_password_alone(
+    client, db, production_otp, role
 ):
-    staff("reception")
-    assert login(client, "reception").status_code == 302
+    role_member(role)
+    response = login(client, role)
+    assert response.status_code == 200 and not logged_in(client)
+    assert response.context["form"].has_error("__all__", "otp_required")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_in_production_an_unverified_session_of_any_role_does_not_open_the_admin(
+    client, db, production_otp, role
+):
+    client.force_login(role_member(role))
+    response = client.get(INDEX)
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_in_production_every_role_sets_up_its_first_device_with_a_one_time_code(
+    client, db, production_otp, capsys, role
+):
+    role_member(role)
+    call_command("addstatictoken", role)
+    token = capsys.readouterr().out.strip()
+    assert login(client, role, otp_token=token).status_code == 302
     assert client.get(INDEX).status_code == 200
 
 
@@ -281,7 +315,7 @@ def test_staff_who_added_a_device_must_give_its_code(client, db, production_otp)
 
 
 def test_the_embedded_mode_admin_logs_in_with_the_printed_password(client, db, settings):
-    settings.OTP_REQUIRED_FOR_SUPERUSERS = False
+    settings.OTP_REQUIRED_FOR_STAFF = False
     staff("admin", superuser=True)
     assert login(client, "admin").status_code == 302
     assert client.get(INDEX).status_code == 200
@@ -393,18 +427,25 @@ PRODUCTION_PROBE = """
 import json, django
 django.setup()
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 client = Client(HTTP_HOST="seminar.example.jp")
 secure = client.get("/healthz", secure=True)
 plain = client.get("/healthz")
+# A page with a form sets the CSRF cookie (static files as in DEBUG: no collectstatic here).
+plain_static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+with override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain_static}):
+    form = client.get("/my/", secure=True)
+cookie = form.cookies[settings.CSRF_COOKIE_NAME]
 print(json.dumps({
     "settings": {name: getattr(settings, name) for name in (
         "DEBUG", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY",
-        "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "OTP_REQUIRED_FOR_SUPERUSERS",
+        "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "OTP_REQUIRED_FOR_STAFF",
+        "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME",
         "TRUSTED_PROXY_COUNT", "DATA_UPLOAD_MAX_MEMORY_SIZE", "DATA_UPLOAD_MAX_NUMBER_FIELDS",
     )},
     "headers": dict(secure.headers),
     "plain": [plain.status_code, plain.headers.get("Location")],
+    "form_cookie": cookie.output(),
 }))
 """
 
@@ -420,7 +461,10 @@ def test_production_sends_the_security_headers_and_secure_cookies(tmp_path):
         "SESSION_COOKIE_HTTPONLY": True,
         "SECURE_SSL_REDIRECT": True,
         "SECURE_HSTS_SECONDS": 31536000,
-        "OTP_REQUIRED_FOR_SUPERUSERS": True,
+        "OTP_REQUIRED_FOR_STAFF": True,
+        # Only this site's own host, over HTTPS, may set them (no Domain, Path=/, Secure).
+        "SESSION_COOKIE_NAME": "__Host-sessionid",
+        "CSRF_COOKIE_NAME": "__Host-csrftoken",
         "TRUSTED_PROXY_COUNT": 1,
         "DATA_UPLOAD_MAX_MEMORY_SIZE": 512 * 1024,
         "DATA_UPLOAD_MAX_NUMBER_FIELDS": 500,
@@ -432,6 +476,10 @@ def test_production_sends_the_security_headers_and_secure_cookies(tmp_path):
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert probe["plain"] == [301, "https://seminar.example.jp/healthz"]
+    # What the browser checks before it keeps a __Host- cookie.
+    cookie = probe["form_cookie"]
+    assert cookie.startswith("Set-Cookie: __Host-csrftoken="), cookie
+    assert "Secure" in cookie and "Path=/;" in cookie + ";" and "Domain" not in cookie, cookie
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
