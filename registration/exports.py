@@ -58,8 +58,9 @@ Cell = str | int | dt.date | dt.datetime | None
 
 CHUNK_SIZE = 2000
 CSV_ROWS_PER_CHUNK = 500  # rows joined into one chunk of the streamed response
-# OWASP's list: what makes Excel (or LibreOffice) read a cell as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's list: what makes Excel (or LibreOffice) read a cell as a formula; and their full-width
+# forms, which a Japanese keyboard types and which Japanese Excel reads as the same operators.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

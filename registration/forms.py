@@ -20,6 +20,7 @@ from .normalize import (
     normalize_email,
     normalize_phone,
     reject_control_characters,
+    reject_invisible_only,
     to_katakana,
     validate_katakana,
 )
@@ -27,11 +28,12 @@ from .services import ApplicationInput, ChildInput
 
 
 class LineField(forms.CharField):
-    """A one-line text: control characters and line breaks are refused, length is bounded."""
+    """A one-line text: control characters and line breaks are refused, and so is a text that
+    shows nothing (only zero-width or filler characters); length is bounded."""
 
     def __init__(self, *, max_length: int = 50, **kwargs: Any) -> None:
         super().__init__(max_length=max_length, **kwargs)
-        self.validators.append(reject_control_characters)
+        self.validators += [reject_control_characters, reject_invisible_only]
 
 
 class KanaField(LineField):

@@ -49,6 +49,24 @@ def reject_control_characters(value: str) -> None:
         )
 
 
+# Letters that draw nothing (Hangul fillers, the blank Braille pattern) beside the categories of
+# format, control, separator and combining characters: a name made only of these is no name.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zl", "Zp", "Zs"})
+
+
+def reject_invisible_only(value: str) -> None:
+    """Refuse a text that shows nothing: zero-width spaces, fillers, combining marks alone."""
+    if value and not any(
+        c not in _BLANK_LETTERS and unicodedata.category(c) not in _INVISIBLE_CATEGORIES
+        for c in value
+    ):
+        raise ValidationError(
+            _("This shows no letters. Please write it with letters you can see."),
+            code="invisible",
+        )
+
+
 def to_katakana(value: str) -> str:
     """Hiragana and half-width kana become full-width katakana; spaces are tidied."""
     value = unicodedata.normalize("NFKC", value or "")  # half-width kana → full-width

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session as BrowserSession
 from django.db import transaction
 from django.db.models import CharField, Max, Q, QuerySet, Value
@@ -27,6 +28,12 @@ from . import audit
 from .models import Application, AuditEvent, DuplicateFlag, Edition, OutboxEmail
 
 log = logging.getLogger(__name__)
+
+# Where the parents' pages (registration/views.py) keep an application in the browser session:
+# the draft between 入力 and 送信 (every answer, allergies included), and the address the done
+# page shows. Shredding an edition deletes every session that holds one of its keys.
+DRAFT_KEY = "application-draft:{code}"
+DONE_KEY = "application-done:{code}"
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,10 @@ def retention_shred(
     done = []
     for edition in Edition.objects.filter(pk__in=last_sessions).order_by("code"):
         if dry_run:
-            counts: dict[str, int] | None = _counts(_personal_rows(edition))
+            counts: dict[str, int] | None = {
+                **_counts(_personal_rows(edition)),
+                "browser_sessions": len(_edition_sessions(edition, now=now)),
+            }
         else:
             counts = _edition_shred(edition=edition, actor_label=actor_label, now=now)
         if counts is not None:
@@ -106,6 +116,9 @@ def _edition_shred(
     rows["outbox_emails"].update(to="", subject="", body_text="", body_html="", last_error="")
     rows["audit_events"].update(reason="")
     rows["audit_events"].filter(application__isnull=False).update(data={})
+    counts["browser_sessions"] = BrowserSession.objects.filter(
+        session_key__in=_edition_sessions(edition, now=now)
+    ).delete()[0]
     audit.log_action(
         "edition.shredded",
         actor_label=actor_label,
@@ -130,6 +143,21 @@ def _personal_rows(edition: Edition) -> dict[str, QuerySet[Any]]:
             Q(application__edition=edition) | (Q(edition=edition) & ~Q(reason=""))
         ),
     }
+
+
+def _edition_sessions(edition: Edition, *, now: dt.datetime) -> list[str]:
+    """The unexpired browser sessions that hold a draft or the address of one of this edition's
+    applications (expired ones go in retention_shred's last step). Each session is decoded:
+    its data is signed, not searchable in SQL."""
+    keys = {DRAFT_KEY.format(code=edition.code), DONE_KEY.format(code=edition.code)}
+    store = SessionStore()
+    return [
+        key
+        for key, data in BrowserSession.objects.filter(expire_date__gte=now)
+        .values_list("session_key", "session_data")
+        .iterator(chunk_size=2000)
+        if keys & store.decode(data).keys()
+    ]
 
 
 def _counts(rows: dict[str, QuerySet[Any]]) -> dict[str, int]:

@@ -23,6 +23,7 @@ from seminar_site.security import answer_no_sooner_than
 from . import page_cache, services, tickets
 from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
 from .models import Application, Booth, Edition, Option, Session
+from .retention import DONE_KEY, DRAFT_KEY
 from .tokens import LinkExpired, LinkInvalid, read_token
 
 # Both steps of the application count against one limit per client address; "e-mail me my link"
@@ -37,9 +38,6 @@ resend_link_limit = limit_posts(
 # Pages that show a parent's answers, address or application are never stored by a browser, a
 # shared computer's back button or a proxy: Cache-Control: no-store, private (never_cache).
 personal_page = never_cache
-
-DRAFT_KEY = "application-draft:{code}"
-DONE_KEY = "application-done:{code}"
 
 
 def _language(request: HttpRequest) -> str:

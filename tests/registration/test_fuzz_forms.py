@@ -339,8 +339,12 @@ NAME_CHARS = (
     "\u200d\u200c\u200b" + "עברית العربية" + "\u200f" + " \u3000・-'"
 )
 
+# A name shows at least one letter: zero-width characters alone are refused.
 name_text = st.text(st.sampled_from(NAME_CHARS), min_size=1, max_size=50).filter(
-    lambda s: 0 < len(s.strip()) <= 50
+    lambda s: (
+        0 < len(s.strip()) <= 50
+        and any(not c.isspace() and unicodedata.category(c) != "Cf" for c in s)
+    )
 )
 kana_text = (
     st.lists(
@@ -934,6 +938,7 @@ class ResendLinkTests(FormCase):
             if known:
                 link = OutboxEmail.objects.get(kind=OutboxEmail.Kind.LINK)
                 assert link.application_id == self.application.pk
+                assert link.status == OutboxEmail.Status.SENT
             assert {k: after[k] for k in ("Application", "Child", "DuplicateFlag")} == {
                 k: before[k] for k in ("Application", "Child", "DuplicateFlag")
             }
