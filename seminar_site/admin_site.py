@@ -5,7 +5,9 @@ each login. In production (``OTP_REQUIRED_FOR_STAFF``, on when ``DJANGO_DEBUG`` 
 staff member must have one: every role (office, administrators, childcare, reception) sees
 parents' or children's personal data, so a password alone never opens the admin. Without a
 verified device a staff member cannot log in or use the admin at all. The first device comes
-from ``manage.py addstatictoken USERNAME`` (README "Security"). The embedded mode
+from ``manage.py addstatictoken USERNAME``; with it the staff member opens "Set up your
+authenticator app" (seminar_site/two_factor.py) and adds their own (README "Security"). The
+embedded mode
 (``make run``) keeps the printed password alone working.
 """
 
@@ -20,11 +22,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import URLPattern, URLResolver, path
 from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user, user_has_device
 from django_otp.forms import OTPAuthenticationFormMixin
 from django_otp.plugins.otp_static.models import StaticDevice
+
+from . import two_factor
 
 
 def otp_required(user: Any) -> bool:
@@ -112,6 +117,21 @@ class SeminarAdminSite(admin.AdminSite):
             return inner(request, *args, **kwargs)
 
         return cast(_View, checked)
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        def setup(request: HttpRequest) -> HttpResponse:
+            return two_factor.totp_setup(request, admin_context=self.each_context(request))
+
+        return [
+            path("two-factor/", self.admin_view(setup), name="totp_setup"),
+            *super().get_urls(),
+        ]
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # Only the first page asks (one query), not every admin page.
+        user: Any = request.user
+        needs = user.is_authenticated and not two_factor.has_authenticator(user)
+        return super().index(request, {**(extra_context or {}), "needs_authenticator": needs})
 
     def has_permission(self, request: HttpRequest) -> bool:
         # A session that was not verified by a device (an older login, or one made while the

@@ -4,6 +4,7 @@ limits on the parents' forms that fail open, and the request body caps."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -312,6 +314,61 @@ def test_staff_who_added_a_device_must_give_its_code(client, db, production_otp)
     assert response.context["form"].has_error("__all__", "token_required")
     assert not logged_in(client)
     assert login(client, "reception", otp_token=code_for(device)).status_code == 302
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_in_production_each_role_sets_up_its_own_authenticator_app(
+    client, db, production_otp, capsys, role
+):
+    role_member(role)
+    call_command("addstatictoken", role)
+    assert login(client, role, otp_token=capsys.readouterr().out.strip()).status_code == 302
+    index = client.get(INDEX)
+    setup_url = reverse("admin:totp_setup")
+    assert setup_url in index.content.decode()  # the admin says what to do next
+
+    page = client.get(setup_url)
+    assert page.status_code == 200 and "<svg" in page.content.decode()
+    device = TOTPDevice.objects.get(user__username=role)
+    assert not device.confirmed and page.context["secret"]
+    wrong = "000000" if code_for(device) != "000000" else "111111"
+    assert client.post(setup_url, {"token": wrong}).context["form"].has_error("token")
+    device.refresh_from_db()
+    device.throttle_reset()
+    assert client.post(setup_url, {"token": code_for(device)}).status_code == 302
+    device.refresh_from_db()
+    assert device.confirmed
+    assert setup_url not in client.get(INDEX).content.decode()
+
+    # The one-time code is used up; from now on the app's codes open the admin (the next
+    # one: a code is never taken twice).
+    client.logout()
+    assert login(client, role).context["form"].has_error("__all__", "token_required")
+    device.refresh_from_db()
+    device.throttle_reset()
+    with time_machine.travel(dt.timedelta(seconds=device.step), tick=False):
+        assert login(client, role, otp_token=code_for(device)).status_code == 302
+        assert client.get(INDEX).status_code == 200
+
+
+def test_the_setup_page_never_shows_another_users_device(client, db, production_otp, capsys):
+    other = role_member("administrators")
+    theirs = TOTPDevice.objects.create(user=other, name="phone", confirmed=True)
+    role_member("office")
+    call_command("addstatictoken", "office")
+    login(client, "office", otp_token=capsys.readouterr().out.strip())
+    page = client.get(reverse("admin:totp_setup"))
+    import base64
+
+    assert page.context["secret"] != base64.b32encode(theirs.bin_key).decode()
+    # And no role may open django-otp's device lists, which show every user's devices.
+    assert client.get(reverse("admin:otp_totp_totpdevice_changelist")).status_code == 403
+
+
+def test_an_unverified_session_cannot_open_the_setup_page(client, db, production_otp):
+    client.force_login(role_member("office"))
+    response = client.get(reverse("admin:totp_setup"))
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
 
 
 def test_the_embedded_mode_admin_logs_in_with_the_printed_password(client, db, settings):
