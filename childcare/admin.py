@@ -53,8 +53,8 @@ class RosterSessionFilter(ChoiceListFilter):
         return [(s.pk, f"{s} {s.name} ({s.date:%Y-%m-%d})") for s in visible_sessions(request)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        session_id = self.value()
-        if not session_id or not session_id.isdigit():
+        session_id = str(self.value() or "")  # an int while "Show counts" counts each
+        if not session_id.isdigit():
             return queryset
         return queryset.filter(
             pk__in=Child.objects.at_sessions(visible_sessions(request).filter(pk=session_id))

@@ -863,6 +863,15 @@ class OutboxEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["application"]
     actions = ["resend"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OutboxEmail]:
+        # A link request not yet looked up may be for an address that never applied: the worker
+        # deletes it then, and staff never see it (mail._resolve_link_requests).
+        return (
+            super()
+            .get_queryset(request)
+            .exclude(kind=OutboxEmail.Kind.LINK, application__isnull=True)
+        )
+
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("registration.resend_outboxemail")
 

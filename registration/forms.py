@@ -21,6 +21,7 @@ from .normalize import (
     normalize_phone,
     reject_control_characters,
     reject_invisible_only,
+    strip_format_characters,
     to_katakana,
     validate_katakana,
 )
@@ -34,6 +35,15 @@ class LineField(forms.CharField):
     def __init__(self, *, max_length: int = 50, **kwargs: Any) -> None:
         super().__init__(max_length=max_length, **kwargs)
         self.validators += [reject_control_characters, reject_invisible_only]
+
+
+class NameField(LineField):
+    """A person's name. Format characters (zero-width spaces and joiners, direction marks) are
+    removed: they show nothing, and ``山\u200b田`` must be the same name as ``山田`` for the
+    duplicate check."""
+
+    def to_python(self, value: Any) -> str:
+        return strip_format_characters(super().to_python(value) or "").strip()
 
 
 class KanaField(LineField):
@@ -98,10 +108,10 @@ class ApplicationForm(forms.Form):
         empty_label=_("None"),
     )
 
-    family_name = LineField(
+    family_name = NameField(
         label=_("Family name"), widget=forms.TextInput(attrs={"autocomplete": "family-name"})
     )
-    given_name = LineField(
+    given_name = NameField(
         label=_("Given name"), widget=forms.TextInput(attrs={"autocomplete": "given-name"})
     )
     family_name_kana = KanaField(label=_("Family name in katakana (フリガナ)"), max_length=100)
@@ -244,7 +254,7 @@ class ApplicationForm(forms.Form):
 class ChildForm(forms.Form):
     """One child in childcare. A blank row is ignored; a started row needs name, kana, birth."""
 
-    name = LineField(label=_("Child's name"), max_length=100, required=False)
+    name = NameField(label=_("Child's name"), max_length=100, required=False)
     name_kana = KanaField(label=_("Child's name in katakana"), max_length=100, required=False)
     date_of_birth = DateInputField(
         label=_("Date of birth"), help_text=_("For example 2022-04-01."), required=False

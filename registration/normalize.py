@@ -55,6 +55,12 @@ _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Mn", "Me", "Zl", "Zp", "Zs"})
 
 
+def strip_format_characters(value: str) -> str:
+    """``value`` without format characters (Unicode category Cf: zero-width spaces and joiners,
+    direction marks, the byte-order mark)."""
+    return "".join(c for c in value if unicodedata.category(c) != "Cf")
+
+
 def reject_invisible_only(value: str) -> None:
     """Refuse a text that shows nothing: zero-width spaces, fillers, combining marks alone."""
     if value and not any(
@@ -105,8 +111,10 @@ def normalize_email(value: str) -> str:
     """One spelling per mailbox, so that uniqueness, rate limits and duplicate checks see one
     address however it was typed: trim; NFKC on the whole address (full-width letters, ＠ and
     ．; the local part keeps its case, which compares case-insensitively everywhere); the domain
-    through IDNA (UTS #46) in its Unicode form, so that ``例え.JP``, ``ｘｎ--r8jz45g.jp`` and
-    ``xn--r8jz45g.jp`` are one domain. Then validate."""
+    in lower-case ASCII, an international one through IDNA 2008 (UTS #46) to its punycode
+    form, so that ``例え.JP``, ``ｘｎ--r8jz45g.jp`` and ``xn--r8jz45g.jp`` are one domain. The
+    ASCII form is also what is sent: Django would encode a Unicode domain with the older IDNA
+    2003 rules, which send ``straße.de`` to another domain, ``strasse.de``. Then validate."""
     value = unicodedata.normalize("NFKC", (value or "").strip())
     local, _sep, domain = value.rpartition("@")
     if not local or not domain:
@@ -114,8 +122,8 @@ def normalize_email(value: str) -> str:
             _("Please enter an e-mail address such as name@example.jp."), code="email"
         )
     try:
-        domain = idna.decode(idna.encode(domain, uts46=True))
-    except (idna.IDNAError, UnicodeError) as e:
+        domain = mailbox_domain(domain)
+    except UnicodeError as e:
         raise ValidationError(
             _("Please enter an e-mail address such as name@example.jp."), code="email"
         ) from e
@@ -135,6 +143,14 @@ def normalize_email(value: str) -> str:
             _("Please enter an e-mail address such as name@example.jp."), code="email"
         ) from e
     return value
+
+
+def mailbox_domain(domain: str) -> str:
+    """The one spelling of a mail domain: lower-case ASCII, punycode for an international one.
+    Raises UnicodeError (idna.IDNAError is one) for a domain IDNA refuses."""
+    if domain.isascii():
+        return domain.lower()
+    return str(idna.encode(domain, uts46=True).decode("ascii"))
 
 
 def format_phone(digits: str) -> str:

@@ -130,9 +130,8 @@ def _submit(
             kind=OutboxEmail.Kind.ALREADY_APPLIED, created_at__gt=now - ALREADY_APPLIED_EVERY
         ).exists()
         if not already_told:
-            outbox_enqueue(
-                kind=OutboxEmail.Kind.ALREADY_APPLIED, application=existing, to=data.email
-            )
+            # To the address the application holds, as every e-mail about it.
+            outbox_enqueue(kind=OutboxEmail.Kind.ALREADY_APPLIED, application=existing)
         audit.log_action(
             "application.second_attempt",
             actor_label=audit.PARENT,

@@ -35,15 +35,21 @@ class LinkInvalid(Exception):
     pass
 
 
+def _signer() -> signing.TimestampSigner:
+    # Raising MY_APPLICATION_LINK_GENERATION cancels every link sent before (README "Security").
+    generation = settings.MY_APPLICATION_LINK_GENERATION
+    return signing.TimestampSigner(salt=SALT if generation == 1 else f"{SALT}.{generation}")
+
+
 def make_token(number: str) -> str:
-    return signing.TimestampSigner(salt=SALT).sign(number)
+    return _signer().sign(number)
 
 
 def read_token(token: str) -> str:
     """The application number in a token; raises LinkExpired or LinkInvalid."""
     max_age = dt.timedelta(days=settings.MY_APPLICATION_LINK_MAX_AGE_DAYS)
     try:
-        return signing.TimestampSigner(salt=SALT).unsign(token, max_age=max_age)
+        return _signer().unsign(token, max_age=max_age)
     except signing.SignatureExpired as e:
         raise LinkExpired from e
     except signing.BadSignature as e:

@@ -93,11 +93,13 @@ def _can_verify(device: Any) -> bool:
 
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
-DATE_PARTS = ("__year", "__month", "__day")
+# The range each date-hierarchy part may take: Django's change list adds a year (or a month) to
+# build the upper bound, so 9999 and beyond fail there too.
+DATE_PARTS = {"year": (1, 9998), "month": (1, 12), "day": (1, 31)}
 
 
-def _small_number(value: str) -> bool:
-    return value.isascii() and value.isdigit() and len(value) <= 4
+def _in_range(value: str, low: int, high: int) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 4 and low <= int(value) <= high
 
 
 class SeminarAdminSite(admin.AdminSite):
@@ -112,7 +114,8 @@ class SeminarAdminSite(admin.AdminSite):
         @functools.wraps(inner)
         def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             for name, values in request.GET.lists():
-                if name.endswith(DATE_PARTS) and not all(_small_number(v) for v in values):
+                part = name.rpartition("__")[2]
+                if part in DATE_PARTS and not all(_in_range(v, *DATE_PARTS[part]) for v in values):
                     raise BadRequest(f"{name}: not a year, month or day")
             return inner(request, *args, **kwargs)
 
@@ -148,6 +151,7 @@ class ChoiceListFilter(admin.SimpleListFilter):
 
     def value(self) -> str | None:
         value = super().value()
-        if value is not None and value not in {str(key) for key, _label in self.lookup_choices}:
+        # str(): "Show counts" (facets) sets each lookup's own key, an int for an id, as value.
+        if value is not None and str(value) not in {str(key) for key, _l in self.lookup_choices}:
             raise BadRequest(f"{self.parameter_name}: not one of the filter's values")
         return value

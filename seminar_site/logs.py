@@ -38,10 +38,21 @@ def redact_uri(uri: str) -> str:
     return redact(unquote(path) + sep + query)
 
 
+# Atoms that hold a URL, whose path is percent-decoded before the token is looked for.
+_URL_ATOMS = ("f", "{referer}i", "{location}o", "{raw_uri}e", "{request_uri}e", "{path_info}e")
+
+
 class GunicornLogger(Logger):
     """gunicorn's logger with every access-log atom redacted (``logger_class`` in
     gunicorn.conf.py): the request line, the path, the query, the referrer (a page's own link,
-    since Referrer-Policy is same-origin) and the headers, a redirect's Location included."""
+    since Referrer-Policy is same-origin) and the headers, a redirect's Location included. Its
+    error log ("Invalid request line …", "Error handling request /my/…") gets the same filter
+    as Django's handlers."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.addFilter(RedactPrivateLinks())
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
@@ -53,7 +64,7 @@ class GunicornLogger(Logger):
         redacted["r"] = f"{method} {redact_uri(target)} {protocol}"
         # The query string atom has no "?" before its first parameter.
         redacted["q"] = redact(f"?{atoms.get('q') or ''}")[1:]
-        for key in ("f", "{referer}i", "{location}o"):
+        for key in _URL_ATOMS:
             if isinstance(atoms.get(key), str):
                 redacted[key] = redact_uri(atoms[key])
         return redacted

@@ -209,6 +209,9 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=90)
 
 # My application links: signed, and refused after this many days.
 MY_APPLICATION_LINK_MAX_AGE_DAYS = env.int("MY_APPLICATION_LINK_MAX_AGE_DAYS", default=180)
+# Raise by one to cancel every My application link sent so far (after a leak: old logs, a lost
+# backup); parents then ask for a new one on the link page.
+MY_APPLICATION_LINK_GENERATION = env.int("MY_APPLICATION_LINK_GENERATION", default=1)
 
 # Celery: Redis when REDIS_URL is set, kombu's filesystem transport otherwise, so that
 # `make run` exercises a real worker and beat without any service.
@@ -309,6 +312,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "seminar_site.security.client_ip"
+# A failed login's form and query are stored for the administrators: never the code, and never
+# the page it was for (?next= repeats a staff search, e.g. ?q=山田).
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "next"]
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 
 # django-otp: a second factor (TOTP authenticator app, or static one-time codes) for any staff
@@ -326,7 +332,7 @@ RATELIMIT_RESEND_LINK_PER_ADDRESS = env.str("RATELIMIT_RESEND_LINK_PER_ADDRESS",
 RATELIMIT_IP_META_KEY = "seminar_site.security.client_ip"
 # The 送信 step answers no sooner than this (seconds), whether the address was new or had
 # applied already, so that its timing does not tell which (seminar_site.security).
-APPLY_SUBMIT_ANSWER_SECONDS = env.float("APPLY_SUBMIT_ANSWER_SECONDS", default=0.3)
+APPLY_SUBMIT_ANSWER_SECONDS = env.float("APPLY_SUBMIT_ANSWER_SECONDS", default=0.15)
 # A counter that cannot be read or written lets the request through (seminar_site.ratelimit).
 RATELIMIT_FAIL_OPEN = True
 SILENCED_SYSTEM_CHECKS = [

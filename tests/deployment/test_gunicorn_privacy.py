@@ -64,6 +64,24 @@ def test_the_access_log_of_a_real_gunicorn_run_holds_no_token_and_no_search(tmp_
     assert "?q=*" in log
 
 
+@pytest.mark.django_db(transaction=False)
+def test_gunicorns_error_log_is_redacted_too(tmp_path):
+    """gunicorn logs "Error handling request <uri>" when a request escapes the app."""
+    from gunicorn.config import Config
+
+    from seminar_site.logs import GunicornLogger
+
+    config = Config()
+    config.set("errorlog", str(tmp_path / "error.log"))
+    logger = GunicornLogger(config)
+    token = make_token("ABCDEFGH")
+    logger.exception("Error handling request %s", f"/my/{token}/withdraw/?q=山田")
+    logger.error("Error handling request %s", f"/en/my/{token}/")
+    log = (tmp_path / "error.log").read_text()
+    assert token not in log and "山田" not in log
+    assert log.count(f"/my/{PLACEHOLDER}/") == 2
+
+
 def test_a_500_mib_upload_gets_400_before_anything_is_written(tmp_path):
     edition = EditionFactory()
     temp = tmp_path / "tmp"

@@ -20,7 +20,7 @@ from ..registration.helpers import form_data
 
 pytestmark = pytest.mark.django_db
 
-MALFORMED = ["\x00", "1\x00", "abc", "-1", "9" * 30, "1'", "１", "%", " "]
+MALFORMED = ["\x00", "1\x00", "abc", "-1", "0", "9999", "9" * 30, "1'", "１", "%", " "]
 
 
 def test_a_form_posted_in_utf_16_gets_400_and_saves_nothing(client, edition):
@@ -116,6 +116,26 @@ def test_no_admin_filter_or_search_answers_500(client, edition, superuser):
                 if "\x00" in value:
                     assert response.status_code == 400, (url, name, value)
     assert tried > 200
+
+
+def test_every_date_link_up_to_the_last_year_works(client, edition, superuser):
+    url = reverse("admin:registration_application_changelist")
+    for year, month in (("9998", "12"), ("1", "1"), ("2026", "2")):
+        params = {"created_at__year": year, "created_at__month": month}
+        assert client.get(url, params).status_code == 200, params
+    for params in (
+        {"created_at__year": "9999"},
+        {"created_at__year": "2026", "created_at__month": "13"},
+    ):
+        assert client.get(url, params).status_code == 400, params
+
+
+def test_the_filters_show_their_counts(client, edition, superuser):
+    """Django's "Show counts" sets each filter's own keys (ints for ids) as its value."""
+    ApplicationFactory(edition=edition)
+    for name in ("registration_application", "childcare_child"):
+        response = client.get(reverse(f"admin:{name}_changelist"), {"_facets": "True"})
+        assert response.status_code == 200, name
 
 
 def test_a_filter_value_the_filter_does_not_offer_is_refused(client, edition, superuser):

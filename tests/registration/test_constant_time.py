@@ -112,7 +112,7 @@ def submit_timer(edition, new: bool) -> Callable[[], float]:  # type: ignore[no-
 def test_the_submit_step_takes_the_same_time_for_a_new_and_an_applied_address(
     edition, published_tasks, settings
 ):
-    # Production answers after 0.3 s; a shorter floor, still above the work, keeps this test
+    # Production answers after 0.15 s; a shorter floor, still above the work, keeps this test
     # short. The first application's work (about 8 more queries) must not show.
     settings.APPLY_SUBMIT_ANSWER_SECONDS = 0.08
     ApplicationFactory(edition=edition, email="known@example.jp")

@@ -51,7 +51,8 @@ def test_a_mailbox_cannot_apply_twice_under_another_spelling(edition):
     for spelling in SPELLINGS:
         apply(Client(), edition, spelling)
     (application,) = Application.objects.all()
-    assert application.email == "hanako@例え.jp"
+    # Stored, and sent, in the domain's ASCII form.
+    assert application.email == "hanako@xn--r8jz45g.jp"
     assert AuditEvent.objects.filter(action="application.second_attempt").count() == 4
 
 
@@ -74,7 +75,7 @@ def test_the_owner_of_an_address_is_told_of_a_second_attempt_once_a_day(edition,
 def test_every_spelling_of_an_address_counts_against_its_link_limit(edition, settings):
     settings.RATELIMIT_RESEND_LINK = "100/h"  # the per-client limit is not what is tested
     settings.RATELIMIT_RESEND_LINK_PER_ADDRESS = "5/h"
-    ApplicationFactory(edition=edition, email="hanako@例え.jp")
+    ApplicationFactory(edition=edition, email="hanako@xn--r8jz45g.jp")  # as the form stores it
     answers = [
         Client(REMOTE_ADDR=f"10.0.0.{i}").post("/my/", {"email": SPELLINGS[i % len(SPELLINGS)]})
         for i in range(8)
@@ -143,7 +144,18 @@ def test_shredding_an_edition_deletes_the_sessions_that_hold_its_drafts(edition)
 def test_a_name_made_only_of_invisible_characters_is_refused(client, edition, name):
     response = client.post(f"/{edition.code}/apply/", form_data(edition, given_name=name))
     assert response.status_code == 200
-    assert response.context["form"].has_error("given_name", "invisible")
+    form = response.context["form"]
+    # Zero-width characters are removed (nothing is left), fillers are refused as blank.
+    assert form.has_error("given_name", "invisible") or form.has_error("given_name", "required")
+    assert not Application.objects.exists()
+
+
+def test_zero_width_characters_inside_a_name_do_not_hide_a_duplicate(client, edition):
+    data = form_data(edition, family_name="山\u200b田", given_name="花\u200d子\u200f")
+    assert client.post(f"/{edition.code}/apply/", data).status_code == 302
+    assert client.post(f"/{edition.code}/apply/confirm/").status_code == 302
+    application = Application.objects.get()
+    assert (application.family_name, application.given_name) == ("山田", "花子")
 
 
 @pytest.mark.parametrize(
@@ -167,3 +179,38 @@ def test_the_link_form_answers_the_same_page_for_any_address(client, edition):
     assert link.to == "known@example.jp" and link.status == "sent"
     assert [m.to for m in mail.outbox] == [["known@example.jp"]]
     assert not OutboxEmail.objects.filter(to="other@example.jp").exists()
+
+
+def test_the_migration_respells_stored_international_domains(edition):
+    from django.apps import apps
+
+    migration = import_module("registration.migrations.0009_ascii_mail_domains")
+    unicode_only = ApplicationFactory(edition=edition, email="taro@例え.jp")
+    # The same mailbox twice (the bug this fixes): the older spelling stays for the review.
+    ApplicationFactory(edition=edition, email="hanako@xn--r8jz45g.jp")
+    twin = ApplicationFactory(edition=edition, email="hanako@例え.jp")
+    migration.respell(apps, None)
+    unicode_only.refresh_from_db()
+    twin.refresh_from_db()
+    assert unicode_only.email == "taro@xn--r8jz45g.jp"
+    assert twin.email == "hanako@例え.jp"
+
+
+def test_raising_the_link_generation_cancels_every_link_sent(client, edition, settings):
+    application = ApplicationFactory(edition=edition)
+    old = my_url(application)
+    assert client.get(old).status_code == 200
+    settings.MY_APPLICATION_LINK_GENERATION = 2
+    assert client.get(old).status_code == 404
+    assert client.get(my_url(application)).status_code == 200
+
+
+def test_the_office_does_not_see_link_requests_for_unknown_addresses(client, edition):
+    from tests.registration.test_roles import admin_url, member
+
+    Client().post("/my/", {"email": "stranger@example.jp"})
+    assert OutboxEmail.objects.filter(to="stranger@example.jp").exists()  # until the worker runs
+    member(client, "office")
+    page = client.get(admin_url("registration_outboxemail_changelist"), {"q": "stranger"})
+    assert page.status_code == 200
+    assert "stranger@example.jp" not in page.content.decode()
