@@ -153,6 +153,18 @@ def mailbox_domain(domain: str) -> str:
     return str(idna.encode(domain, uts46=True).decode("ascii"))
 
 
+def display_email(address: str) -> str:
+    """An address as its owner would write it: an international domain in its own letters
+    (``hanako@例え.jp``), where it is stored and sent as ``hanako@xn--r8jz45g.jp``."""
+    local, sep, domain = address.rpartition("@")
+    if "xn--" not in domain:
+        return address
+    try:
+        return f"{local}{sep}{idna.decode(domain)}"
+    except UnicodeError:  # not punycode after all: as it is
+        return address
+
+
 def format_phone(digits: str) -> str:
     """Hyphenated national format for display; the stored value stays digits only."""
     try:

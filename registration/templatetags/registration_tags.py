@@ -6,7 +6,7 @@ from django import forms, template
 
 from registration import municipalities
 from registration.models import GRADE_LABELS, Application
-from registration.normalize import format_phone
+from registration.normalize import display_email, format_phone
 from registration.services import ApplicationInput
 
 register = template.Library()
@@ -52,3 +52,9 @@ def error_anchor(field: forms.BoundField) -> str:
 def phone(digits: str) -> str:
     """'09012345678' → '090-1234-5678', as people read and check a number."""
     return format_phone(digits)
+
+
+@register.filter
+def mailbox(address: str) -> str:
+    """An e-mail address as its owner writes it (registration.normalize.display_email)."""
+    return display_email(address or "")

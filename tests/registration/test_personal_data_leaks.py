@@ -56,6 +56,18 @@ def test_a_mailbox_cannot_apply_twice_under_another_spelling(edition):
     assert AuditEvent.objects.filter(action="application.second_attempt").count() == 4
 
 
+def test_the_parent_reads_an_international_address_in_its_own_letters(edition):
+    client = Client()
+    apply(client, edition, "hanako@xn--r8jz45g.jp")
+    done = client.get(f"/{edition.code}/apply/done/").content.decode()
+    assert "hanako@例え.jp" in done and "xn--" not in done
+    application = Application.objects.get()
+    page = client.get(my_url(application)).content.decode()
+    assert "hanako@例え.jp" in page and "xn--" not in page
+    sent = client.post("/my/", {"email": "HANAKO@例え.JP"}).content.decode()
+    assert "hanako@例え.jp" in sent.lower()
+
+
 def test_the_owner_of_an_address_is_told_of_a_second_attempt_once_a_day(edition, now):
     apply(Client(), edition, SPELLINGS[0])
     for spelling in SPELLINGS[1:]:
