@@ -35,9 +35,8 @@ resend_link_limit = limit_posts(
     Limit(email_key, "RATELIMIT_RESEND_LINK_PER_ADDRESS"),
 )
 
-# Pages that show a parent's answers, address or application are never stored by a browser, a
-# shared computer's back button or a proxy: Cache-Control: no-store, private (never_cache).
-personal_page = never_cache
+# Every page that shows a parent's answers, address or application is @never_cache
+# (Cache-Control: no-store, private): no browser, shared computer's back button or proxy keeps it.
 
 
 def _language(request: HttpRequest) -> str:
@@ -131,7 +130,7 @@ def _load_draft(request: HttpRequest, code: str) -> QueryDict | None:
     return draft
 
 
-@personal_page
+@never_cache
 @require_http_methods(["GET", "POST"])
 @apply_limit
 def apply_input(request: HttpRequest, code: str) -> HttpResponse:
@@ -164,7 +163,7 @@ def apply_input(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-@personal_page
+@never_cache
 @require_http_methods(["GET", "POST"])
 @apply_limit
 def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
@@ -195,7 +194,7 @@ def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-@personal_page
+@never_cache
 @require_GET
 def apply_done(request: HttpRequest, code: str) -> HttpResponse:
     """完了: the same words whether or not this address had applied before."""
@@ -235,7 +234,7 @@ def _application_from_token(
     return application, None
 
 
-@personal_page
+@never_cache
 @require_GET
 def my_application(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
@@ -257,7 +256,7 @@ def my_application(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@personal_page
+@never_cache
 @require_GET
 def my_ticket(request: HttpRequest, token: str) -> HttpResponse:
     """The admission ticket to print or show on a phone: QR code and application number."""
@@ -287,7 +286,7 @@ def my_ticket(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@personal_page
+@never_cache
 @require_GET
 def my_calendar(request: HttpRequest, token: str) -> HttpResponse:
     """The session held, as an .ics file for the phone's calendar."""
@@ -306,7 +305,7 @@ def my_calendar(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-@personal_page
+@never_cache
 @require_http_methods(["GET", "POST"])
 def my_application_edit(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
@@ -360,7 +359,7 @@ def my_application_edit(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@personal_page
+@never_cache
 @require_http_methods(["GET", "POST"])
 def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
     application, problem = _application_from_token(request, token)
@@ -389,7 +388,7 @@ def my_application_withdraw(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@personal_page
+@never_cache
 @require_http_methods(["GET", "POST"])
 @resend_link_limit
 def resend_link(request: HttpRequest) -> HttpResponse:
