@@ -85,7 +85,8 @@ def main() -> int:
         from django.core.management import call_command
         from django.test import Client
 
-        from lottery.management.commands.generate_applications import generate
+        # Imported once Django is set up for this run's own database.
+        from registration.management.commands.generate_applications import generate
         from registration.models import Edition
 
         print(f"setting up {args.count:,} applications…", flush=True)
@@ -101,6 +102,7 @@ def main() -> int:
         client = Client()
         client.force_login(user)
 
+        # Imported once Django is set up for this run's own database.
         from registration.models import Application
 
         number = Application.objects.order_by("?").values_list("number", flat=True).first()

@@ -7,10 +7,10 @@ Run from the project root (see bench/README.md):
 
 1. Drops and recreates the PostgreSQL database ``seminar_bench_lottery``. A child process runs
    migrate and ``seed_demo --no-admin``, generates ``--count`` synthetic applications in edition
-   ``2026`` (lottery.management.commands.generate_applications.generate) and freezes the roll
+   ``2026`` (registration.management.commands.generate_applications.generate) and freezes the roll
    (lottery_freeze, at a time after registration closed, duplicates confirmed). Then
    VACUUM ANALYZE, as autovacuum would have done long before a real draw.
-2. A fresh child process draws: ``lottery_draw(edition, actor_label="bench",
+2. A fresh child process draws: ``lottery_draw(edition, actor=None, actor_label="bench",
    randomness="bench")``. That loads the roll, allocates, saves one LotteryResult per entry,
    queues one OutboxEmail per active application, and commits. Its wall time, CPU time and
    the rise of the process's peak RSS (getrusage ru_maxrss, after minus before the draw) are
@@ -106,9 +106,10 @@ def phase_setup(count: int) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import transaction
 
-    from lottery.management.commands.generate_applications import generate
+    # Imported once Django is set up for this run's own database.
     from lottery.models import LotteryRun
     from lottery.services import lottery_freeze
+    from registration.management.commands.generate_applications import generate
     from registration.models import Edition
 
     out: dict[str, Any] = {}
@@ -130,6 +131,7 @@ def phase_setup(count: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     run = lottery_freeze(
         edition=edition,
+        actor=None,
         actor_label="bench",
         confirm_duplicates=True,
         now=edition.registration_closes_at + dt.timedelta(hours=1),
@@ -146,6 +148,7 @@ def phase_setup(count: int) -> dict[str, Any]:
 def _timed_draw_steps() -> tuple[dict[str, float], Any]:
     """Wrap the draw's big steps with timers (no change in behaviour); returns the timings dict
     and a function that removes the wrappers."""
+    # Imported once Django is set up for this run's own database.
     import lottery.services as services
     from lottery import procedure
 
@@ -189,6 +192,7 @@ def phase_draw(profile: str | None) -> dict[str, Any]:
     _django()
     from django.db import connection
 
+    # Imported once Django is set up for this run's own database.
     from lottery.services import lottery_draw
     from registration.models import Edition
 
@@ -202,11 +206,11 @@ def phase_draw(profile: str | None) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
         outcome = profiler.runcall(
-            lottery_draw, edition=edition, actor_label="bench", randomness="bench"
+            lottery_draw, edition=edition, actor=None, actor_label="bench", randomness="bench"
         )
         profiler.dump_stats(profile)
     else:
-        outcome = lottery_draw(edition=edition, actor_label="bench", randomness="bench")
+        outcome = lottery_draw(edition=edition, actor=None, actor_label="bench", randomness="bench")
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     rss_after = _maxrss_mib()
     restore()
@@ -226,6 +230,7 @@ def phase_measure(count: int, traced_draw: bool) -> dict[str, Any]:
     _django()
     from django.db import transaction
 
+    # Imported once Django is set up for this run's own database.
     from lottery import procedure
     from lottery.models import LotteryResult, LotteryRun
     from lottery.services import build_roll, lottery_audit, lottery_draw
@@ -330,7 +335,9 @@ def _traced_draw(
             )
             tracemalloc.start()
             t0 = time.perf_counter()
-            outcome = lottery_draw(edition=edition, actor_label="bench", randomness="bench")
+            outcome = lottery_draw(
+                edition=edition, actor=None, actor_label="bench", randomness="bench"
+            )
             traced["s"] = time.perf_counter() - t0
             traced["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()

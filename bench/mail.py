@@ -65,8 +65,9 @@ def phase_setup(count: int) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import transaction
 
-    from lottery.management.commands.generate_applications import generate
+    # Imported once Django is set up for this run's own database.
     from lottery.services import lottery_draw, lottery_freeze
+    from registration.management.commands.generate_applications import generate
     from registration.models import Edition, OutboxEmail
 
     call_command("migrate", verbosity=0)
@@ -75,8 +76,10 @@ def phase_setup(count: int) -> dict[str, Any]:
     with transaction.atomic():
         generate(edition, count=count, random_seed=20262)
     after_close = edition.registration_closes_at + dt.timedelta(hours=1)
-    lottery_freeze(edition=edition, actor_label="bench", confirm_duplicates=True, now=after_close)
-    lottery_draw(edition=edition, actor_label="bench", randomness="bench")
+    lottery_freeze(
+        edition=edition, actor=None, actor_label="bench", confirm_duplicates=True, now=after_close
+    )
+    lottery_draw(edition=edition, actor=None, actor_label="bench", randomness="bench")
     queued = OutboxEmail.objects.filter(kind="result", status="queued").count()
     return {"queued": queued}
 
@@ -86,8 +89,9 @@ def _sample_message() -> tuple[str, list[str], bytes]:
     from django.conf import settings
     from django.core.mail import EmailMultiAlternatives
 
-    from registration.mail import render
+    # Imported once Django is set up for this run's own database.
     from registration.models import OutboxEmail
+    from registration.outbox.render import render
 
     email = OutboxEmail.objects.filter(kind="result").select_related("application").first()
     assert email is not None
@@ -116,8 +120,9 @@ def phase_outbox(count: int, profile: str | None) -> dict[str, Any]:
     _django()
     from django.db.models import Count
 
-    from registration.mail import outbox_drain
+    # Imported once Django is set up for this run's own database.
     from registration.models import OutboxEmail
+    from registration.outbox.send import outbox_drain
 
     profiler = None
     if profile:

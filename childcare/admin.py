@@ -15,11 +15,16 @@ from django.forms import ModelChoiceField
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from registration.admin import ReadOnlyAdminMixin, may_see_health_notes
-from registration.models import Session
-from seminar_site.admin_site import ChoiceListFilter
+from seminar_site.admin_site import ChoiceListFilter, ReadOnlyAdminMixin
 
-from .models import Child, ChildcareAssignment, ChildcareBand
+from .models import (
+    Child,
+    ChildcareAssignment,
+    ChildcareBand,
+    may_see_health_notes,
+    sees_every_session,
+    sessions_visible_to,
+)
 
 
 @admin.register(ChildcareBand)
@@ -29,35 +34,23 @@ class ChildcareBandAdmin(admin.ModelAdmin):
     list_select_related = ["session__edition"]
 
 
-def sees_every_child(request: HttpRequest) -> bool:
-    """Staff who may read applications (the office, administrators) are not limited to
-    assigned sessions: they see the parents' data anyway."""
-    return request.user.has_perm("registration.view_application")
-
-
-def visible_sessions(request: HttpRequest) -> QuerySet[Session]:
-    sessions = Session.objects.select_related("edition")
-    if sees_every_child(request):
-        return sessions
-    user_id = request.user.pk
-    if user_id is None:
-        return sessions.none()
-    return sessions.filter(childcare_assignments__user_id=user_id)
-
-
 class RosterSessionFilter(ChoiceListFilter):
     title = _("session")
     parameter_name = "session"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
-        return [(s.pk, f"{s} {s.name} ({s.date:%Y-%m-%d})") for s in visible_sessions(request)]
+        return [
+            (s.pk, f"{s} {s.name} ({s.date:%Y-%m-%d})") for s in sessions_visible_to(request.user)
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         session_id = str(self.value() or "")  # an int while "Show counts" counts each
         if not session_id.isdigit():
             return queryset
         return queryset.filter(
-            pk__in=Child.objects.at_sessions(visible_sessions(request).filter(pk=session_id))
+            pk__in=Child.objects.at_sessions(
+                sessions_visible_to(request.user).filter(pk=session_id)
+            )
         )
 
 
@@ -90,9 +83,9 @@ class ChildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Child]:
         children = super().get_queryset(request)
-        if sees_every_child(request):
+        if sees_every_session(request.user):
             return children
-        return children.filter(pk__in=Child.objects.at_sessions(visible_sessions(request)))
+        return children.filter(pk__in=Child.objects.at_sessions(sessions_visible_to(request.user)))
 
     def get_list_display(self, request: HttpRequest) -> tuple[Any, ...]:
         return self._without_notes(request, super().get_list_display(request))
@@ -105,13 +98,15 @@ class ChildAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # ?notes__contains=… would tell the office what it may not read.
-        if lookup.split("__")[0] == "notes" and not (request and may_see_health_notes(request)):
+        if lookup.split("__")[0] == "notes" and not (
+            request and may_see_health_notes(request.user)
+        ):
             return False
         return super().lookup_allowed(lookup, value, request)
 
     @staticmethod
     def _without_notes(request: HttpRequest, fields: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(f for f in fields if f != "notes" or may_see_health_notes(request))
+        return tuple(f for f in fields if f != "notes" or may_see_health_notes(request.user))
 
     @admin.display(description=_("application number"), ordering="application__number")
     def application_number(self, obj: Child) -> str:

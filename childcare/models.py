@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +12,32 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from registration.models import Application, Localized, Option, Session
+
+HEALTH_NOTES_PERMISSION = "childcare.view_health_notes"
+
+
+def may_see_health_notes(user: Any) -> bool:
+    """The one rule for children's allergies and notes: childcare staff and administrators
+    read them; the office, reception and everyone else never do (pages, exports, filters)."""
+    return bool(user.has_perm(HEALTH_NOTES_PERMISSION))
+
+
+def sees_every_session(user: Any) -> bool:
+    """Staff who may read applications (the office, administrators) see every session's
+    children: they see the parents' data anyway."""
+    return bool(user.has_perm("registration.view_application"))
+
+
+def sessions_visible_to(user: Any) -> models.QuerySet[Session]:
+    """The sessions whose childcare roster a staff member may see: every one for the office
+    and administrators, the sessions they are assigned to (ChildcareAssignment) for childcare
+    staff, none for anyone else."""
+    sessions = Session.objects.select_related("edition")
+    if sees_every_session(user):
+        return sessions
+    if user.pk is None:
+        return sessions.none()
+    return sessions.filter(childcare_assignments__user_id=user.pk)
 
 
 def age_in_months(born: dt.date, on: dt.date) -> int:

@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from childcare.models import Child, ChildcareBand, band_for
 from registration import audit
-from registration.mail import outbox_enqueue, outbox_enqueue_query
 from registration.models import Application, DuplicateFlag, Edition, Option, OutboxEmail
+from registration.outbox.queue import outbox_enqueue, outbox_enqueue_query
 
 from . import procedure
 from .models import LotteryEvent, LotteryResult, LotteryRun, Place
@@ -113,22 +113,15 @@ def build_roll(edition: Edition) -> procedure.Roll:
 
 
 def unresolved_duplicates(edition: Edition) -> int:
-    active_other = Application.objects.filter(pk=OuterRef("other"), status="active")
-    return (
-        DuplicateFlag.objects.filter(
-            application__edition=edition, resolution="", application__status="active"
-        )
-        .filter(Exists(active_other))
-        .values("application")
-        .distinct()
-        .count()
-    )
+    """How many applications of the edition have a duplicate flag still to review."""
+    return DuplicateFlag.objects.open(edition).values("application").distinct().count()
 
 
 def lottery_freeze(
     *,
     edition: Edition,
-    actor_label: str,
+    actor: User | None,
+    actor_label: str = audit.SYSTEM,
     confirm_duplicates: bool = False,
     now: dt.datetime | None = None,
 ) -> LotteryRun:
@@ -170,10 +163,11 @@ def lottery_freeze(
                 commitment=procedure.commitment(secret),
                 entry_count=len(roll["entries"]),
                 frozen_at=now,
-                frozen_by=actor_label,
+                frozen_by=audit.actor_name(actor, actor_label),
             )
             audit.log_action(
                 "lottery.frozen",
+                actor=actor,
                 actor_label=actor_label,
                 edition=edition,
                 data={
@@ -188,7 +182,9 @@ def lottery_freeze(
     return run
 
 
-def lottery_set_randomness(*, run: LotteryRun, randomness: str, actor_label: str) -> None:
+def lottery_set_randomness(
+    *, run: LotteryRun, randomness: str, actor: User | None, actor_label: str = audit.SYSTEM
+) -> None:
     randomness = randomness.strip()
     if not LotteryRun.objects.filter(pk=run.pk, state=LotteryRun.State.FROZEN).update(
         public_randomness=randomness
@@ -196,6 +192,7 @@ def lottery_set_randomness(*, run: LotteryRun, randomness: str, actor_label: str
         raise LotteryRefused(_("The draw has taken place: the randomness can no longer change."))
     audit.log_action(
         "lottery.randomness_entered",
+        actor=actor,
         actor_label=actor_label,
         edition=run.edition,
         data={"public_randomness": randomness},
@@ -225,7 +222,8 @@ def outcome_counts(results: list[procedure.Result]) -> dict[str, int]:
 def lottery_draw(
     *,
     edition: Edition,
-    actor_label: str,
+    actor: User | None,
+    actor_label: str = audit.SYSTEM,
     randomness: str | None = None,
     dry_run: bool = False,
     now: dt.datetime | None = None,
@@ -296,11 +294,12 @@ def lottery_draw(
             seed=seed.hex(),
             public_randomness=randomness,
             drawn_at=now,
-            drawn_by=actor_label,
+            drawn_by=audit.actor_name(actor, actor_label),
         )
         counts = outcome_counts(results)
         audit.log_action(
             "lottery.drawn",
+            actor=actor,
             actor_label=actor_label,
             edition=edition,
             data={"seed": seed.hex(), "public_randomness": randomness, **counts},
@@ -394,20 +393,25 @@ def lottery_audit(*, edition: Edition) -> procedure.AuditFile:
     return procedure.audit_file(roll, run.secret, run.public_randomness, results, events)
 
 
+def lottery_audit_json(*, edition: Edition) -> str:
+    """The audit file as it is downloaded, from the public page, the console or the command."""
+    return json.dumps(lottery_audit(edition=edition), ensure_ascii=False, indent=1)
+
+
 def lottery_scheduled(*, now: dt.datetime | None = None) -> list[str]:
     """The periodic job: freeze what is due, draw what is due. Safe to run any number of times."""
     now = now or timezone.now()
     done = []
     for edition in Edition.objects.filter(freeze_at__lte=now, lottery__isnull=True):
         try:
-            lottery_freeze(edition=edition, actor_label=audit.SYSTEM, now=now)
+            lottery_freeze(edition=edition, actor=None, now=now)
             done.append(f"frozen {edition.code}")
         except LotteryRefused as e:
             log.warning("Scheduled freeze of %s refused: %s", edition.code, e)
     for run in LotteryRun.objects.filter(
         state=LotteryRun.State.FROZEN, edition__draw_at__lte=now
     ).select_related("edition"):
-        outcome = lottery_draw(edition=run.edition, actor_label=audit.SYSTEM, now=now)
+        outcome = lottery_draw(edition=run.edition, actor=None, now=now)
         if outcome.drawn:
             done.append(f"drawn {run.edition.code}")
     return done
@@ -508,7 +512,7 @@ def places_rebalance(
         )
     LotteryEvent.objects.bulk_create(events)
     notified = {c.number for c in promotion.changes if c.kind in ("promoted", "childcare_granted")}
-    for application in Application.objects.filter(number__in=notified, status="active"):
+    for application in Application.objects.active().filter(number__in=notified):
         audit.log_action(
             "lottery.promoted",
             application=application,

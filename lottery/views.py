@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -48,12 +46,9 @@ def public(request: HttpRequest, code: str) -> HttpResponse:
 def audit_file(request: HttpRequest, code: str) -> HttpResponse:
     edition = get_object_or_404(Edition, code=code, is_published=True)
     try:
-        audit = services.lottery_audit(edition=edition)
+        text = services.lottery_audit_json(edition=edition)
     except (LotteryRun.DoesNotExist, services.LotteryRefused) as e:
         raise Http404 from e
-    response = HttpResponse(
-        json.dumps(audit, ensure_ascii=False, indent=1),
-        content_type="application/json; charset=utf-8",
-    )
+    response = HttpResponse(text, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="lottery-{edition.code}-audit.json"'
     return response

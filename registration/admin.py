@@ -1,31 +1,25 @@
+"""Registration's models in the admin: declarative lists and forms. Every change goes through
+a service (registration.services, outbox.queue); the pages beyond these lists are office/."""
+
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, TypedDict
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
-from django.utils import timezone
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
 
-from childcare.models import Child, ChildcareBand
-from seminar_site.admin_site import ChoiceListFilter
+from childcare.models import Child, ChildcareBand, may_see_health_notes
+from office import permissions
+from seminar_site.admin_site import ChoiceListFilter, ReadOnlyAdminMixin, staff_member
 
-from . import audit, exports, mail, municipalities, reception, review, services
+from . import municipalities, services
 from .models import (
     GRADE_CHOICES,
     NUMBER_ALPHABET,
@@ -42,19 +36,7 @@ from .models import (
     Session,
 )
 from .normalize import to_katakana
-
-
-class ReadOnlyAdminMixin:
-    """For records nobody edits by hand: the audit log, the outbox."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from .outbox.queue import outbox_resend
 
 
 class SessionInline(admin.StackedInline):
@@ -81,7 +63,7 @@ class EditionAdmin(admin.ModelAdmin):
     def lottery_console(self, obj: Edition) -> str:
         return format_html(
             '<a href="{}">{}</a>',
-            reverse("admin:lottery_console", args=[obj.code]),
+            reverse("office:lottery_console", args=[obj.code]),
             _("Lottery console"),
         )
 
@@ -217,18 +199,10 @@ class DuplicateFilter(ChoiceListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         flags = DuplicateFlag.objects.filter(application=OuterRef("pk"))
         if self.value() == "open":
-            return queryset.filter(Exists(flags.filter(resolution="")))
+            return queryset.filter(Exists(flags.filter(resolution=DuplicateFlag.Resolution.OPEN)))
         if self.value() == "any":
             return queryset.filter(Exists(flags))
         return queryset
-
-
-HEALTH_NOTES_PERMISSION = "childcare.view_health_notes"
-
-
-def may_see_health_notes(request: HttpRequest) -> bool:
-    """Children's allergies and notes: childcare staff and administrators, not the office."""
-    return request.user.has_perm(HEALTH_NOTES_PERMISSION)
 
 
 class ChildInline(admin.TabularInline):
@@ -238,7 +212,7 @@ class ChildInline(admin.TabularInline):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[Any, ...]:
         fields = super().get_fields(request, obj)
-        return tuple(f for f in fields if f != "notes" or may_see_health_notes(request))
+        return tuple(f for f in fields if f != "notes" or may_see_health_notes(request.user))
 
 
 class DuplicateFlagInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -266,72 +240,6 @@ class AuditEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     fields = ["at", "actor_label", "action", "reason", "data"]
     readonly_fields = ["at", "actor_label", "action", "reason", "data"]
     ordering = ["at", "id"]
-
-
-class StatusForm(forms.Form):
-    action = forms.ChoiceField(
-        label=_("What to do"),
-        choices=[
-            ("withdrawn", _("Withdraw on the parent's request (phone)")),
-            ("duplicate", _("Mark as a duplicate")),
-            ("invalid", _("Mark as invalid")),
-        ],
-        widget=forms.RadioSelect,
-    )
-    reason = forms.CharField(
-        label=_("Reason (kept in the history)"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=1000,
-    )
-
-
-class FieldChange(TypedDict):
-    """``{"changed": {field: [old, new]}, "values_not_recorded": [field, ...]}``"""
-
-    changed: dict[str, list[str]]
-    values_not_recorded: list[str]
-
-
-class ChildChange(FieldChange):
-    child: int
-    change: str  # added, changed, deleted
-
-
-class StaffChangeData(TypedDict, total=False):
-    """AuditEvent.data of ``application.staff_changed``."""
-
-    changed: dict[str, list[str]]
-    children: list[ChildChange]
-
-
-# Health information never goes into the audit log, which the office reads: only the fact
-# that it changed.
-VALUES_NOT_RECORDED = {"notes"}
-
-
-def as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, models.Model):
-        return str(value)
-    if isinstance(value, Iterable) and not isinstance(value, str):
-        return ", ".join(sorted(as_text(v) for v in value))
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
-
-
-def _child_change(change: str, position: int, fields: dict[str, tuple[Any, Any]]) -> ChildChange:
-    return {
-        "child": position,
-        "change": change,
-        "changed": {
-            name: [as_text(old), as_text(new)]
-            for name, (old, new) in fields.items()
-            if name not in VALUES_NOT_RECORDED
-        },
-        "values_not_recorded": sorted(set(fields) & VALUES_NOT_RECORDED),
-    }
 
 
 class ApplicationAdminForm(forms.ModelForm):
@@ -368,15 +276,10 @@ class ApplicationAdminForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Filled by ApplicationAdmin.save_model and save_formset, logged by save_related.
-        self.audit_data: StaffChangeData = {}
         if "municipality" in self.fields:
             self.fields["municipality"] = forms.ChoiceField(
                 label=self.fields["municipality"].label, choices=municipalities.choices()
             )
-
-
-IDENTITY_FIELDS = {"family_name", "given_name", "family_name_kana", "given_name_kana", "phone"}
 
 
 @admin.register(Application)
@@ -497,67 +400,31 @@ class ApplicationAdmin(admin.ModelAdmin):
         return fieldsets
 
     def save_model(self, request: HttpRequest, obj: Application, form: Any, change: bool) -> None:
-        """Note what changes, old → new, for the audit event that save_related writes."""
-        if change:
-            # The admin saves in a transaction: the lock makes "old" exactly what this save
-            # replaces, even when the parent or another staff member saves at the same moment.
-            before = Application.objects.select_for_update().get(pk=obj.pk)
-            changed: dict[str, list[str]] = {}
-            for name in form.changed_data:
-                if name == "change_reason":
-                    continue
-                if Application._meta.get_field(name).many_to_many:
-                    old: Any = getattr(before, name).all()
-                    new: Any = form.cleaned_data[name]
-                else:
-                    old, new = getattr(before, name), getattr(obj, name)
-                changed[name] = [as_text(old), as_text(new)]
-            if changed:
-                form.audit_data["changed"] = changed
-                obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
+        """Saved in save_related, with its children, by services.application_staff_change."""
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
-        if formset.model is not Child:
-            super().save_formset(request, form, formset, change)
-            return
-        initial = {f.instance.pk: dict(f.initial) for f in formset.initial_forms}
-        super().save_formset(request, form, formset, change)
-        children: list[ChildChange] = form.audit_data.setdefault("children", [])
-        for child in formset.new_objects:
-            fields = {
-                f: (None, getattr(child, f))
-                for f in formset.form.base_fields
-                if getattr(child, f) not in (None, "")
-            }
-            children.append(_child_change("added", child.position, fields))
-        for child, names in formset.changed_objects:
-            before = initial.get(child.pk, {})
-            fields = {n: (before.get(n), getattr(child, n)) for n in names}
-            children.append(_child_change("changed", child.position, fields))
-        for child in formset.deleted_objects:
-            children.append(_child_change("deleted", child.position, {}))
-        if not children:
-            del form.audit_data["children"]
+        """The children are saved by the service too (save_related); the other inlines are
+        read only."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Write one audit event for the whole edit: fields, children, who and why."""
-        super().save_related(request, form, formsets, change)
-        data: StaffChangeData = form.audit_data
-        if not (change and data):
-            return
-        application = form.instance
-        audit.log_action(
-            "application.staff_changed",
-            actor=request.user if isinstance(request.user, User) else None,
-            actor_label=request.user.get_username(),
-            application=application,
-            data=dict(data),
+        children = services.ChildEdits()
+        for formset in formsets:
+            # Saves nothing; fills new_objects, changed_objects and deleted_objects, which the
+            # service saves for the children and the admin's own history message reads.
+            formset.save(commit=False)
+            if formset.model is Child:
+                children = services.ChildEdits(
+                    added=list(formset.new_objects),
+                    changed=list(formset.changed_objects),
+                    deleted=list(formset.deleted_objects),
+                )
+        services.application_staff_change(
+            application=form.instance,
+            fields={n: form.cleaned_data[n] for n in form.changed_data if n != "change_reason"},
+            children=children,
+            actor=staff_member(request),
             reason=form.cleaned_data["change_reason"],
         )
-        identity_changed = IDENTITY_FIELDS & set(data.get("changed", {})) or data.get("children")
-        if identity_changed and application.status == Application.Status.ACTIVE:
-            services.flag_duplicates(application)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
         return (
@@ -568,7 +435,9 @@ class ApplicationAdmin(admin.ModelAdmin):
             .annotate(
                 open_flag_count=Coalesce(
                     Subquery(
-                        DuplicateFlag.objects.filter(application=OuterRef("pk"), resolution="")
+                        DuplicateFlag.objects.filter(
+                            application=OuterRef("pk"), resolution=DuplicateFlag.Resolution.OPEN
+                        )
                         .values("application")
                         .annotate(n=Count("pk"))
                         .values("n")[:1]
@@ -594,56 +463,6 @@ class ApplicationAdmin(admin.ModelAdmin):
                 return exact, False
         return super().get_search_results(request, queryset, to_katakana(term) or term)
 
-    change_form_template = "admin/registration/application/change_form.html"
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "<int:pk>/status/",
-                self.admin_site.admin_view(self.status_view),
-                name="registration_application_status",
-            ),
-            *exports.export_urls(self.admin_site),
-            *super().get_urls(),
-        ]
-
-    def status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Withdraw on a parent's phone request, or mark duplicate/invalid: always with a reason."""
-        application = get_object_or_404(Application, pk=pk)
-        if not self.has_change_permission(request, application):
-            raise PermissionDenied
-        form = StatusForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
-            user = request.user if isinstance(request.user, User) else None
-            try:
-                if action == "withdrawn":
-                    done = services.application_withdraw(
-                        application=application, actor=user, reason=reason
-                    )
-                else:
-                    done = services.application_remove(
-                        application=application, status=action, actor=user, reason=reason
-                    )
-            except services.NotChangeable:
-                messages.error(request, _("The session has started: it can no longer change."))
-            else:
-                if done:
-                    messages.success(request, _("Saved, with the reason, in the history."))
-                else:
-                    messages.warning(request, _("The application was not active: nothing changed."))
-            return HttpResponseRedirect(
-                reverse("admin:registration_application_change", args=[application.pk])
-            )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Withdraw or mark %(number)s") % {"number": application.number},
-            "application": application,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/registration/application/status.html", context)
-
     @admin.display(description=_("name"), ordering="family_name_kana")
     def full_name(self, obj: Application) -> str:
         return obj.full_name
@@ -665,67 +484,6 @@ class ApplicationAdmin(admin.ModelAdmin):
         return int(obj.open_flag_count)
 
 
-def _children_text(application: Application) -> str:
-    # Names and birth dates only: the children's health notes are not for this page.
-    return "; ".join(
-        f"{c.name} ({c.name_kana}) {c.date_of_birth.isoformat()}"
-        for c in application.childcare_children.all()
-    )
-
-
-def comparison_rows(pair: review.DuplicatePair) -> list[tuple[str, str, str, bool]]:
-    """(label, first, second, same) for the two applications side by side."""
-    rows: list[tuple[Any, Callable[[Application], str]]] = [
-        (_("name"), lambda a: a.full_name),
-        (_("furigana"), lambda a: a.full_name_kana),
-        (_("email"), lambda a: a.email),
-        (_("phone"), lambda a: a.phone),
-        (_("municipality"), lambda a: a.municipality_label),
-        (_("children in childcare"), _children_text),
-        (_("children's grades"), lambda a: ", ".join(a.grade_labels)),
-        (_("choices"), lambda a: ", ".join(o.code for o in a.choices)),
-        (_("people"), lambda a: f"{a.adults} + {a.children}"),
-        (_("submitted"), lambda a: f"{timezone.localtime(a.created_at):%Y-%m-%d %H:%M}"),
-        (_("language"), lambda a: a.get_language_display()),
-    ]
-    out = []
-    for label, value in rows:
-        first, second = value(pair.first), value(pair.second)
-        out.append((str(label), first, second, bool(first) and first == second))
-    return out
-
-
-class ReviewForm(forms.Form):
-    """One decision on a pair of likely duplicates; a reason is required to remove one."""
-
-    reason = forms.CharField(
-        label=_("Reason (kept in the history)"),
-        widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=1000,
-        required=False,
-    )
-
-    def __init__(self, *args: Any, pair: review.DuplicatePair, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.pair = pair
-        self.fields["action"] = forms.ChoiceField(
-            choices=[("keep", _("Keep both: not duplicates")), *self.removals()]
-        )
-
-    def removals(self) -> list[tuple[str, str]]:
-        return [
-            (f"{status}:{application.pk}", f"{application.number}: {status.label}")
-            for application in self.pair.applications
-            for status in (Application.Status.DUPLICATE, Application.Status.INVALID)
-        ]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("action", "keep") != "keep" and not data.get("reason", "").strip():
-            self.add_error("reason", _("Give the reason for marking an application."))
-        return data
-
-
 @admin.register(DuplicateFlag)
 class DuplicateFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every flag, for the record; decisions are taken in the review queue."""
@@ -734,112 +492,6 @@ class DuplicateFlagAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["reason", "resolution", "application__edition"]
     list_select_related = ["application", "other", "resolved_by"]
     search_fields = ["application__number", "other__number"]
-    change_list_template = "admin/registration/duplicates/change_list.html"
-
-    def get_urls(self) -> list[URLPattern]:
-        view = self.admin_site.admin_view
-        return [
-            path("review/", view(self.review_view), name="registration_duplicate_review"),
-            path(
-                "review/<int:application_id>/<int:other_id>/",
-                view(require_POST(self.decide_view)),
-                name="registration_duplicate_decide",
-            ),
-            *super().get_urls(),
-        ]
-
-    @staticmethod
-    def may_review(request: HttpRequest) -> bool:
-        # The queue shows both applications' contact data.
-        return request.user.has_perms(
-            ["registration.view_duplicateflag", "registration.view_application"]
-        )
-
-    @staticmethod
-    def may_decide(request: HttpRequest, action: str) -> bool:
-        needed = ["registration.change_duplicateflag", "registration.view_application"]
-        if action != "keep":
-            needed.append("registration.change_application")
-        return request.user.has_perms(needed)
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        extra = {"open_pairs": review.open_pair_count(), **(extra_context or {})}
-        return super().changelist_view(request, extra_context=extra)
-
-    def review_view(self, request: HttpRequest) -> HttpResponse:
-        """The open pairs side by side, each with its decisions."""
-        if not self.may_review(request):
-            raise PermissionDenied
-        edition = None
-        if request.GET.get("edition"):
-            edition = get_object_or_404(Edition, code=request.GET["edition"])
-        page = Paginator(review.open_pairs(edition), 20).get_page(request.GET.get("page"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Likely duplicates to review"),
-            "opts": self.model._meta,
-            "page": page,
-            "pairs": [
-                (
-                    pair,
-                    comparison_rows(pair),
-                    ReviewForm(pair=pair, auto_id=f"pair-{pair.first.pk}-{pair.second.pk}-%s"),
-                )
-                for pair in page
-            ],
-            "editions": Edition.objects.all(),
-            "edition": edition,
-            "may_decide": self.may_decide(request, "keep"),
-            "may_remove": self.may_decide(request, "remove"),
-        }
-        return TemplateResponse(request, "admin/registration/duplicates/review.html", context)
-
-    def decide_view(self, request: HttpRequest, application_id: int, other_id: int) -> HttpResponse:
-        """Keep both, or mark one of the pair duplicate or invalid (with a reason)."""
-        if not self.may_decide(request, request.POST.get("action", "")):
-            raise PermissionDenied
-        queue_url = reverse("admin:registration_duplicate_review")
-        if request.POST.get("edition"):
-            queue_url += "?" + urlencode({"edition": request.POST["edition"]})
-        queue = HttpResponseRedirect(queue_url)
-        a = get_object_or_404(Application, pk=application_id)
-        b = get_object_or_404(Application, pk=other_id)
-        first, second = sorted((a, b), key=lambda x: (x.created_at, x.pk))
-        form = ReviewForm(request.POST, pair=review.DuplicatePair(first=first, second=second))
-        if not form.is_valid():
-            for errors in form.errors.values():
-                for error in errors:
-                    messages.error(request, f"{a.number} / {b.number}: {error}")
-            return queue
-        user = request.user if isinstance(request.user, User) else None
-        action, reason = form.cleaned_data["action"], form.cleaned_data["reason"].strip()
-        try:
-            if action == "keep":
-                review.duplicate_keep_both(application=a, other=b, actor=user, reason=reason)
-                messages.success(
-                    request,
-                    _("%(a)s and %(b)s: kept both.") % {"a": a.number, "b": b.number},
-                )
-            else:
-                status, pk = action.split(":")
-                remove, keep = (a, b) if int(pk) == a.pk else (b, a)
-                review.duplicate_remove_one(
-                    remove=remove, keep=keep, status=status, actor=user, reason=reason
-                )
-                messages.success(
-                    request,
-                    _("%(number)s: %(status)s. %(kept)s stays active.")
-                    % {
-                        "number": remove.number,
-                        "status": Application.Status(status).label,
-                        "kept": keep.number,
-                    },
-                )
-        except review.AlreadyReviewed:
-            messages.warning(
-                request, _("This pair was already reviewed, or one of them is no longer active.")
-            )
-        return queue
 
 
 @admin.register(OutboxEmail)
@@ -865,7 +517,7 @@ class OutboxEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OutboxEmail]:
         # A link request not yet looked up may be for an address that never applied: the worker
-        # deletes it then, and staff never see it (mail._resolve_link_requests).
+        # deletes it then, and staff never see it (outbox.send._resolve_link_requests).
         return (
             super()
             .get_queryset(request)
@@ -873,12 +525,12 @@ class OutboxEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("registration.resend_outboxemail")
+        return permissions.may_resend_emails(request.user)
 
     @admin.action(permissions=["resend"], description=_("Send the selected failed e-mails again"))
     def resend(self, request: HttpRequest, queryset: QuerySet[OutboxEmail]) -> None:
         selected = queryset.count()  # before: the selection may be filtered on "failed"
-        count = mail.outbox_resend(queryset)
+        count = outbox_resend(queryset, actor=staff_member(request))
         skipped = selected - count
         self.message_user(
             request,
@@ -930,42 +582,9 @@ class AttendanceAdmin(admin.ModelAdmin):
     list_select_related = ["application"]
     search_fields = ["application__number"]
     raw_id_fields = ["application"]
-    change_list_template = "admin/registration/attendance/change_list.html"
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm("registration.check_in") or super().has_view_permission(
-            request, obj
-        )
+        return permissions.may_check_in(request.user) or super().has_view_permission(request, obj)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        extra = {"reception_sessions": reception.sessions_for_reception(), **(extra_context or {})}
-        return super().changelist_view(request, extra_context=extra)
-
-    def get_urls(self) -> list[URLPattern]:
-        view = self.admin_site.admin_view
-        return [
-            path(
-                "checkin/<int:session_id>/",
-                view(reception.checkin_view),
-                name="registration_checkin",
-            ),
-            path(
-                "checkin/<int:session_id>/arrive/<int:application_id>/",
-                view(reception.arrive_view),
-                name="registration_arrive",
-            ),
-            path(
-                "checkin/<int:session_id>/counts.json",
-                view(reception.counts_view),
-                name="registration_checkin_counts",
-            ),
-            path(
-                "checkin/<int:session_id>/list/",
-                view(reception.reception_list_view),
-                name="registration_reception_list",
-            ),
-            *super().get_urls(),
-        ]

@@ -12,6 +12,12 @@ PARENT = "parent"
 SYSTEM = "system"
 
 
+def actor_name(actor: User | None, label: str = SYSTEM) -> str:
+    """Who did it, as the records that keep a name show it: the staff member's username, or the
+    label of the system, a command or the parent."""
+    return actor.get_username() if actor is not None else label
+
+
 def log_action(
     action: str,
     *,
@@ -22,8 +28,7 @@ def log_action(
     data: dict[str, Any] | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    if actor is not None:
-        actor_label = actor.get_username()
+    actor_label = actor_name(actor, actor_label)
     if edition is None and application is not None:
         edition = application.edition
     return AuditEvent.objects.create(

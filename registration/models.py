@@ -12,27 +12,21 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import formats, timezone
 from django.utils.text import format_lazy
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from seminar_site.i18n import Localized  # also named by the migrations' bases
 
 from . import municipalities
 
 # No 0/O, 1/I/L, U or V-W confusions when a number is read out on the phone.
 NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTXYZ"
 NUMBER_LENGTH = 8
+# When a session leaves online_link_shown_from empty.
+ONLINE_LINK_DAYS_BEFORE = 3
 
 
 def new_application_number() -> str:
     return "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(NUMBER_LENGTH))
-
-
-class Localized:
-    """Pick ``<field>_ja`` or ``<field>_en`` by the active language (English falls back)."""
-
-    def localized(self, field: str) -> str:
-        lang = "en" if (get_language() or "ja").startswith("en") else "ja"
-        value = getattr(self, f"{field}_{lang}", "")
-        return value or getattr(self, f"{field}_ja", "")
 
 
 class EditionQuerySet(models.QuerySet["Edition"]):
@@ -168,6 +162,15 @@ class Session(Localized, models.Model):
             self.date, self.starts_at, tzinfo=timezone.get_default_timezone()
         )
 
+    def ends(self) -> dt.datetime:
+        return dt.datetime.combine(self.date, self.ends_at, tzinfo=timezone.get_default_timezone())
+
+    def online_link_from(self) -> dt.datetime:
+        """When the online viewing link may be shown and e-mailed."""
+        return self.online_link_shown_from or self.starts() - dt.timedelta(
+            days=ONLINE_LINK_DAYS_BEFORE
+        )
+
 
 class Option(models.Model):
     """One way to attend a session: at the venue (capacity in heads) or online (in applications)."""
@@ -208,6 +211,15 @@ class Option(models.Model):
     @property
     def is_venue(self) -> bool:
         return self.kind == self.Kind.VENUE
+
+    def reminder_due_at(self) -> dt.datetime:
+        """When the reminder of a place in this option goes out: ``reminder_days_before`` days
+        before the session, and for an online place not before its viewing link may be shown,
+        so that every online parent gets the link by e-mail in that one reminder."""
+        due = self.session.starts() - dt.timedelta(days=self.session.reminder_days_before)
+        if not self.is_venue:
+            due = max(due, self.session.online_link_from())
+        return due
 
     @property
     def label(self) -> str:
@@ -322,6 +334,12 @@ class ApplicationQuerySet(models.QuerySet["Application"]):
             Q(choice_1__session=session)
             | Q(choice_2__session=session)
             | Q(choice_3__session=session)
+        )
+
+    def holding_venue(self, session: Session) -> ApplicationQuerySet:
+        """Active applications holding this session's venue option: the people expected."""
+        return self.active().filter(
+            place__option__session=session, place__option__kind=Option.Kind.VENUE
         )
 
 
@@ -521,6 +539,23 @@ class Application(models.Model):
         return self.status == self.Status.ACTIVE and self.edition.registration_is_open(now)
 
 
+class DuplicateFlagQuerySet(models.QuerySet["DuplicateFlag"]):
+    def open(self, edition: Edition | None = None) -> DuplicateFlagQuerySet:
+        """Unresolved flags whose two applications are both still active (of one edition)."""
+        flags = self.filter(
+            resolution=DuplicateFlag.Resolution.OPEN,
+            application__status=Application.Status.ACTIVE,
+            other__status=Application.Status.ACTIVE,
+        )
+        return flags.filter(application__edition=edition) if edition is not None else flags
+
+    def pair_count(self) -> int:
+        """How many pairs of applications these flags name: flags come in mirrored pairs (A→B
+        and B→A), one per reason."""
+        ids = self.values_list("application_id", "other_id")
+        return len({(min(a, b), max(a, b)) for a, b in ids})
+
+
 class DuplicateFlag(models.Model):
     """A likely duplicate across e-mail addresses, for staff to review. Never voids anything."""
 
@@ -560,6 +595,8 @@ class DuplicateFlag(models.Model):
         related_name="+",
         verbose_name=_("resolved by"),
     )
+
+    objects = DuplicateFlagQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("duplicate flag")

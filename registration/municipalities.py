@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from django.utils.translation import get_language
+from seminar_site.i18n import active_language
 
 CSV_PATH = Path(__file__).resolve().parent / "data" / "tokyo_municipalities.csv"
 
@@ -20,7 +20,7 @@ class Municipality:
 
     @property
     def name(self) -> str:
-        return self.name_en if (get_language() or "ja").startswith("en") else self.name_ja
+        return self.name_en if active_language() == "en" else self.name_ja
 
 
 @cache

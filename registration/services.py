@@ -1,20 +1,34 @@
-"""Workflows of the parents' journey. Each owns its transaction, logs, and queues e-mail."""
+"""Every state change of an application, by the parent or by staff. Each owns its transaction
+and its audit row (who: ``actor``, a staff member, or None for the parent and the system) and
+queues the e-mails it owes."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from childcare.models import Child
+from lottery.models import LotteryRun
+from lottery.services import places_rebalance
 
 from . import audit
-from .mail import outbox_enqueue, outbox_enqueue_link_request
-from .models import Application, Booth, DuplicateFlag, Edition, Option, OutboxEmail
+from .models import (
+    Application,
+    Attendance,
+    Booth,
+    DuplicateFlag,
+    Edition,
+    Option,
+    OutboxEmail,
+)
+from .outbox.queue import outbox_enqueue, outbox_enqueue_link_request
 
 # A second application to an address that has one e-mails its owner at most this often.
 ALREADY_APPLIED_EVERY = dt.timedelta(days=1)
@@ -26,6 +40,14 @@ class RegistrationClosed(Exception):
 
 class NotChangeable(Exception):
     pass
+
+
+class AlreadyReviewed(Exception):
+    """The pair has no open flag any more: another staff member (or a double click) was first."""
+
+
+class AlreadyArrived(Exception):
+    """Reception had already recorded this party (a second scan, another desk)."""
 
 
 @dataclass(frozen=True)
@@ -257,9 +279,6 @@ def application_withdraw(
     4. log who did it and why, and confirm by e-mail.
     Returns False if it was not active.
     """
-    from lottery.models import LotteryRun
-    from lottery.services import places_rebalance
-
     now = now or timezone.now()
     if now >= application.withdraw_deadline():
         raise NotChangeable
@@ -279,11 +298,7 @@ def application_withdraw(
         application=application,
         reason=reason,
     )
-    run = LotteryRun.objects.filter(
-        edition_id=application.edition_id, state=LotteryRun.State.DRAWN
-    ).first()
-    if run is not None:
-        places_rebalance(run=run, now=now)
+    _give_place_back(application, now)
     outbox_enqueue(kind=OutboxEmail.Kind.WITHDRAWN, application=application)
     return True
 
@@ -299,9 +314,6 @@ def application_remove(
 ) -> bool:
     """Staff mark an application duplicate or invalid (with a reason). After the draw its place
     goes to the waiting lists like a withdrawal (LOTTERY.md §5). Returns False if not active."""
-    from lottery.models import LotteryRun
-    from lottery.services import places_rebalance
-
     if status not in (Application.Status.DUPLICATE, Application.Status.INVALID):
         raise ValueError(status)
     now = now or timezone.now()
@@ -311,18 +323,23 @@ def application_remove(
     if done != 1:
         return False
     application.refresh_from_db()
-    DuplicateFlag.objects.filter(application=application, resolution="").update(
-        resolution=DuplicateFlag.Resolution.MARKED, resolved_at=now, resolved_by=actor
-    )
+    DuplicateFlag.objects.filter(
+        application=application, resolution=DuplicateFlag.Resolution.OPEN
+    ).update(resolution=DuplicateFlag.Resolution.MARKED, resolved_at=now, resolved_by=actor)
     audit.log_action(
         f"application.marked_{status}", actor=actor, application=application, reason=reason
     )
+    _give_place_back(application, now)
+    return True
+
+
+def _give_place_back(application: Application, now: dt.datetime) -> None:
+    """After the draw, an application that left gives its place to the waiting lists."""
     run = LotteryRun.objects.filter(
         edition_id=application.edition_id, state=LotteryRun.State.DRAWN
     ).first()
     if run is not None:
         places_rebalance(run=run, now=now)
-    return True
 
 
 @transaction.atomic
@@ -335,3 +352,254 @@ def application_resend_link(*, email: str, language: str) -> None:
     (ApplicationQuerySet.linked_to) and sends the link, or deletes the request
     (mail.outbox_send_many)."""
     outbox_enqueue_link_request(to=email, language=language)
+
+
+# --- Staff corrections ---------------------------------------------------------------------
+
+
+class FieldChange(TypedDict):
+    """``{"changed": {field: [old, new]}, "values_not_recorded": [field, ...]}``"""
+
+    changed: dict[str, list[str]]
+    values_not_recorded: list[str]
+
+
+class ChildChange(FieldChange):
+    child: int
+    change: str  # added, changed, deleted
+
+
+class StaffChangeData(TypedDict, total=False):
+    """AuditEvent.data of ``application.staff_changed``."""
+
+    changed: dict[str, list[str]]
+    children: list[ChildChange]
+
+
+# Health information never goes into the audit log, which the office reads: only the fact
+# that it changed.
+VALUES_NOT_RECORDED = {"notes"}
+CHILD_FIELDS = ["position", "name", "name_kana", "date_of_birth", "notes"]
+# A change to these makes the application look like another household, or no longer like one.
+IDENTITY_FIELDS = {"family_name", "given_name", "family_name_kana", "given_name_kana", "phone"}
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return ", ".join(sorted(as_text(v) for v in value))
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _child_change(change: str, position: int, fields: dict[str, tuple[Any, Any]]) -> ChildChange:
+    return {
+        "child": position,
+        "change": change,
+        "changed": {
+            name: [as_text(old), as_text(new)]
+            for name, (old, new) in fields.items()
+            if name not in VALUES_NOT_RECORDED
+        },
+        "values_not_recorded": sorted(set(fields) & VALUES_NOT_RECORDED),
+    }
+
+
+@dataclass
+class ChildEdits:
+    """The children as a staff member left them on the application's page, not yet saved: new
+    rows, changed rows with the names of the fields that changed, rows to delete."""
+
+    added: list[Child] = field(default_factory=list)
+    changed: list[tuple[Child, list[str]]] = field(default_factory=list)
+    deleted: list[Child] = field(default_factory=list)
+
+
+@transaction.atomic
+def application_staff_change(
+    *,
+    application: Application,
+    fields: dict[str, Any],
+    children: ChildEdits | None = None,
+    actor: User | None,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> StaffChangeData:
+    """Staff correct an application (a phone call, a typo), with a reason. Steps:
+
+    1. lock the row, so that "old" is exactly what this change replaces, even when the parent
+       or another staff member saves at the same moment;
+    2. save the changed ``fields`` (name → new value, many-to-many ones included) and the
+       children's additions, changes and deletions;
+    3. write one audit event for the whole edit: old → new per field and per child (of the
+       health notes only the fact that they changed), who and why;
+    4. an identity change of an active application looks for duplicates again.
+    Returns what was logged (empty when nothing changed).
+    """
+    now = now or timezone.now()
+    children = children or ChildEdits()
+    locked = Application.objects.select_for_update().get(pk=application.pk)
+    data: StaffChangeData = {}
+    changed: dict[str, list[str]] = {}
+    plain: list[str] = []
+    for name, new in fields.items():
+        if Application._meta.get_field(name).many_to_many:
+            changed[name] = [as_text(getattr(locked, name).all()), as_text(new)]
+            getattr(locked, name).set(new)
+        else:
+            changed[name] = [as_text(getattr(locked, name)), as_text(new)]
+            setattr(locked, name, new)
+            plain.append(name)
+    if changed:
+        data["changed"] = changed
+
+    edits: list[ChildChange] = []
+    old_children = {
+        c.pk: c for c in Child.objects.filter(pk__in=[c.pk for c, _names in children.changed])
+    }
+    for child in children.added:
+        child.application = locked
+        child.save()
+        values = {f: (None, getattr(child, f)) for f in CHILD_FIELDS}
+        edits.append(
+            _child_change(
+                "added", child.position, {f: v for f, v in values.items() if v[1] not in (None, "")}
+            )
+        )
+    for child, names in children.changed:
+        before = old_children[child.pk]
+        child.save()
+        values = {n: (getattr(before, n), getattr(child, n)) for n in names}
+        edits.append(_child_change("changed", child.position, values))
+    for child in children.deleted:
+        child.delete()
+        edits.append(_child_change("deleted", child.position, {}))
+    if edits:
+        data["children"] = edits
+    if not data:
+        return data
+
+    locked.updated_at = now
+    locked.save(update_fields=[*plain, "updated_at"])
+    application.updated_at = now
+    audit.log_action(
+        "application.staff_changed",
+        actor=actor,
+        application=locked,
+        data=dict(data),
+        reason=reason,
+    )
+    if (IDENTITY_FIELDS & set(changed) or edits) and locked.status == Application.Status.ACTIVE:
+        flag_duplicates(locked)
+    return data
+
+
+# --- Duplicate review (SPEC §3) ------------------------------------------------------------
+
+
+def _pair_flags(a: Application, b: Application) -> models.QuerySet[DuplicateFlag]:
+    return DuplicateFlag.objects.open().filter(
+        Q(application=a, other=b) | Q(application=b, other=a)
+    )
+
+
+def _claim_pair(
+    a: Application, b: Application, resolution: str, actor: User | None, now: dt.datetime
+) -> list[str]:
+    """Resolve the pair's open flags with a conditional update, so two staff members reviewing
+    the same pair at once (or a double click) cannot both act on it. The update filters on the
+    flag rows' own columns only: a join would become ``pk IN (subquery)``, which PostgreSQL
+    does not re-check after waiting for the other transaction's row locks."""
+    found = list(_pair_flags(a, b).values_list("pk", "reason"))
+    claimed = DuplicateFlag.objects.filter(
+        pk__in=[pk for pk, _ in found], resolution=DuplicateFlag.Resolution.OPEN
+    ).update(resolution=resolution, resolved_at=now, resolved_by=actor)
+    if not claimed:
+        raise AlreadyReviewed
+    return sorted({reason for _, reason in found})
+
+
+@transaction.atomic
+def duplicate_keep_both(
+    *,
+    application: Application,
+    other: Application,
+    actor: User | None,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> None:
+    """Staff found two households, not one. Steps:
+
+    1. resolve the pair's open flags as kept (raises AlreadyReviewed if none was open);
+    2. log it in both applications' history.
+    """
+    now = now or timezone.now()
+    reasons = _claim_pair(application, other, DuplicateFlag.Resolution.KEPT, actor, now)
+    for this, that in ((application, other), (other, application)):
+        audit.log_action(
+            "duplicate.kept",
+            actor=actor,
+            application=this,
+            data={"other": that.number, "flags": reasons},
+            reason=reason,
+        )
+
+
+@transaction.atomic
+def duplicate_remove_one(
+    *,
+    remove: Application,
+    keep: Application,
+    status: str,
+    actor: User | None,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> None:
+    """Staff mark one application of a pair duplicate or invalid. Steps:
+
+    1. resolve the pair's open flags (raises AlreadyReviewed if none was open, so two staff
+       members cannot remove both sides of one pair);
+    2. application_remove: status, reason, its own flags resolved, its lottery place given
+       back to the waiting lists;
+    3. resolve the flags other applications hold against it (it is no longer active), and log
+       the outcome in the kept application's history too.
+    """
+    now = now or timezone.now()
+    reasons = _claim_pair(remove, keep, DuplicateFlag.Resolution.MARKED, actor, now)
+    if not application_remove(
+        application=remove, status=status, actor=actor, reason=reason, now=now
+    ):
+        raise AlreadyReviewed  # withdrawn meanwhile: the claim above is rolled back
+    DuplicateFlag.objects.filter(other=remove, resolution=DuplicateFlag.Resolution.OPEN).update(
+        resolution=DuplicateFlag.Resolution.MARKED, resolved_at=now, resolved_by=actor
+    )
+    audit.log_action(
+        "duplicate.other_removed",
+        actor=actor,
+        application=keep,
+        data={"other": remove.number, "status": status, "flags": reasons},
+        reason=reason,
+    )
+
+
+# --- Reception on the day ------------------------------------------------------------------
+
+
+def attendance_record(*, application: Application, heads: int, actor: User | None) -> Attendance:
+    """Reception marks a party arrived with the number of people who came, once: raises
+    AlreadyArrived when it had been (the one Attendance row per application decides)."""
+    try:
+        with transaction.atomic():
+            attendance = Attendance.objects.create(
+                application=application, heads=heads, checked_in_by=audit.actor_name(actor)
+            )
+            audit.log_action(
+                "application.arrived", actor=actor, application=application, data={"heads": heads}
+            )
+    except IntegrityError as e:
+        raise AlreadyArrived from e
+    return attendance

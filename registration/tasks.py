@@ -1,27 +1,18 @@
+"""The Celery tasks of registration. Celery finds this module in each app; the outbox's tasks
+are defined in outbox/tasks.py under their names here and registered by importing it."""
+
 from celery import shared_task
 
-from . import audit, mail, retention, tickets
+from . import audit, reminders, retention
+from .outbox import tasks as outbox_tasks
 
-
-@shared_task(ignore_result=True)
-def send_outbox_email(email_id: int) -> None:
-    mail.outbox_send(email_id=email_id)
-
-
-@shared_task(ignore_result=True)
-def outbox_drain() -> None:
-    mail.outbox_drain()
-
-
-@shared_task(ignore_result=True)
-def outbox_sweep() -> None:
-    mail.outbox_sweep()
+__all__ = ["outbox_tasks", "reminders_send", "retention_shred"]
 
 
 @shared_task(ignore_result=True)
 def reminders_send() -> None:
     """Hourly: queue the reminders that are due (idempotent)."""
-    tickets.reminders_send()
+    reminders.reminders_send()
 
 
 @shared_task(ignore_result=True)

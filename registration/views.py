@@ -10,21 +10,21 @@ from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from childcare.models import ChildcareBand
-from lottery.results import result_context
+from seminar_site.i18n import active_language
 from seminar_site.ratelimit import Limit, email_key, limit_posts
 from seminar_site.security import answer_no_sooner_than
 
 from . import page_cache, services, tickets
 from .forms import ApplicationFormGroup, ResendLinkForm, WithdrawForm
 from .models import Application, Booth, Edition, Option, Session
+from .results import result_context
 from .retention import DONE_KEY, DRAFT_KEY
-from .tokens import LinkExpired, LinkInvalid, read_token
+from .tokens import LinkExpired, LinkInvalid, make_ticket, read_token
 
 # Both steps of the application count against one limit per client address; "e-mail me my link"
 # also against one per e-mail address, so that nobody can flood a parent's mailbox.
@@ -37,10 +37,6 @@ resend_link_limit = limit_posts(
 
 # Every page that shows a parent's answers, address or application is @never_cache
 # (Cache-Control: no-store, private): no browser, shared computer's back button or proxy keeps it.
-
-
-def _language(request: HttpRequest) -> str:
-    return "en" if (get_language() or "ja").startswith("en") else "ja"
 
 
 def _sessions(edition: Edition) -> list[Session]:
@@ -183,7 +179,7 @@ def apply_confirm(request: HttpRequest, code: str) -> HttpResponse:
         # must not tell a stranger which one this was by its timing.
         try:
             with answer_no_sooner_than(settings.APPLY_SUBMIT_ANSWER_SECONDS):
-                services.application_submit(edition=edition, data=data, language=_language(request))
+                services.application_submit(edition=edition, data=data, language=active_language())
         except services.RegistrationClosed:
             return render(request, "registration/closed.html", {"edition": edition})
         del request.session[DRAFT_KEY.format(code=code)]
@@ -281,7 +277,7 @@ def my_ticket(request: HttpRequest, token: str) -> HttpResponse:
             "token": token,
             "place": place,
             "session": place.option.session,
-            "ticket_svg": tickets.ticket_svg(tickets.make_ticket(application.number)),
+            "ticket_svg": tickets.ticket_svg(make_ticket(application.number)),
         },
     )
 
@@ -396,7 +392,7 @@ def resend_link(request: HttpRequest) -> HttpResponse:
     form = ResendLinkForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         services.application_resend_link(
-            email=form.cleaned_data["email"], language=_language(request)
+            email=form.cleaned_data["email"], language=active_language()
         )
         return render(
             request, "registration/resend_link_sent.html", {"email": form.cleaned_data["email"]}

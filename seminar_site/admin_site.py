@@ -21,6 +21,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.models import User
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import URLPattern, URLResolver, path
@@ -141,6 +142,24 @@ class SeminarAdminSite(admin.AdminSite):
         # requirement was off) does not open the admin to any staff member in production.
         user: Any = request.user
         return super().has_permission(request) and (not otp_required(user) or user.is_verified())
+
+
+def staff_member(request: HttpRequest) -> User | None:
+    """The staff member behind an admin request, as every service takes it (``actor``)."""
+    return request.user if isinstance(request.user, User) else None
+
+
+class ReadOnlyAdminMixin:
+    """For records nobody edits by hand: the audit log, the outbox, the lottery's results."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class ChoiceListFilter(admin.SimpleListFilter):

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "registration",
     "childcare",
     "lottery",
+    "office",
 ]
 
 MIDDLEWARE = [
@@ -183,7 +184,7 @@ DEFAULT_FROM_EMAIL = (
     env.str("DEFAULT_FROM_EMAIL", default="")
     or "学校以外の多様な学びの場 セミナー事務局 <seminar@example.jp>"
 )
-# The outbox (registration/mail.py). The sweep sends what a lost task left behind: e-mails
+# The outbox (registration/outbox/). The sweep sends what a lost task left behind: e-mails
 # queued for longer than OUTBOX_SWEEP_AFTER_SECONDS, every OUTBOX_SWEEP_INTERVAL_SECONDS.
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
 OUTBOX_SWEEP_INTERVAL_SECONDS = env.float("OUTBOX_SWEEP_INTERVAL_SECONDS", default=60.0)

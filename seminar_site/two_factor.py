@@ -3,7 +3,7 @@ one-time code an administrator printed (``manage.py addstatictoken USERNAME``).
 
 The page shows the secret of an unconfirmed device of the user's own, as a QR code and as text,
 and confirms it when the user types a code it gives. It opens only in a session already
-verified by a second factor (``SeminarAdminSite.has_permission`` in production), and never
+verified by a second factor (the admin site refuses any other session in production), and never
 shows another user's device: staff get no permission on django-otp's device admin, whose lists
 are not limited to one's own devices.
 """

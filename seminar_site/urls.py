@@ -13,6 +13,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # The back office's own pages (office/urls.py), before the admin's catch-all.
+    path("admin/office/", include("office.urls")),
     path("admin/", admin.site.urls),
 ]
 # Japanese at /, English at /en/: a plain link switches language, no JavaScript needed.

@@ -416,10 +416,10 @@ def admin_urls(edition: Edition) -> list[str]:
     session = edition.sessions.get(code="tama")
     urls = [
         INDEX,
-        reverse("admin:lottery_console", args=[edition.code]),
-        reverse("admin:registration_checkin", args=[session.pk]),
-        reverse("admin:registration_reception_list", args=[session.pk]),
-        reverse("admin:registration_application_status", args=[application.pk]),
+        reverse("office:lottery_console", args=[edition.code]),
+        reverse("office:checkin", args=[session.pk]),
+        reverse("office:reception_list", args=[session.pk]),
+        reverse("office:application_status", args=[application.pk]),
     ]
     for model in admin.site._registry:
         info = (model._meta.app_label, model._meta.model_name)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from registration.models import Edition
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -97,7 +99,6 @@ def shot(request, tmp_path) -> Callable[[object, str], Path]:
 @pytest.fixture
 def open_edition(transactional_db, live_server, settings):
     """The factory edition as the only published one, with e-mail links pointing at the server."""
-    from registration.models import Edition
     from tests.factories import EditionFactory
 
     edition = EditionFactory()

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from registration.models import Application, OutboxEmail
 from tests.factories import option
 
 pytestmark = pytest.mark.browser
@@ -31,8 +32,6 @@ def _four_years_old_on(day: dt.date) -> dt.date:
 
 
 def _wait_for_sent_receipt(timeout: float = 10.0):
-    from registration.models import OutboxEmail
-
     deadline = time.monotonic() + timeout
     while True:
         email = OutboxEmail.objects.filter(kind=OutboxEmail.Kind.RECEIPT).first()
@@ -45,8 +44,6 @@ def _wait_for_sent_receipt(timeout: float = 10.0):
 
 def test_parent_applies_in_japanese_on_a_phone(open_edition, live_server, phone_page, shot):
     from django.core import mail
-
-    from registration.models import Application, OutboxEmail
 
     page = phone_page
     edition = open_edition
@@ -163,8 +160,6 @@ def test_parent_applies_in_japanese_on_a_phone(open_edition, live_server, phone_
 def test_errors_are_summarised_at_the_top_and_answers_kept(
     open_edition, live_server, phone_page, shot
 ):
-    from registration.models import Application
-
     page = phone_page
     edition = open_edition
     tama_venue = option(edition, "tama:venue")

@@ -10,6 +10,7 @@ from django.core import mail
 
 from lottery.models import Place
 from registration.models import OutboxEmail
+from registration.outbox.send import outbox_drain
 from tests.lottery.drawn import applicant, closed_edition, draw_in_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,9 +30,6 @@ def test_a_winner_withdraws_and_the_first_waitlisted_parent_who_fits_is_promoted
     applicant(edition, "BBBBBBBB", ["tama:venue"], adults=2, children=1)  # 3 people: no fit
     applicant(edition, "CCCCCCCC", ["tama:venue"])
     draw_in_order(edition, ["AAAAAAAA", "DDDDDDDD", "BBBBBBBB", "CCCCCCCC"])
-
-    from registration.mail import outbox_drain
-
     outbox_drain()  # the result e-mails, as the worker sends them after the draw
     result = next(m for m in mail.outbox if "DDDDDDDD" in m.subject)
     page = phone_page

@@ -230,8 +230,10 @@ def frozen_edition_due_for_draw() -> Edition:
             children=int(with_child),
             childcare=int(with_child),
         )
-    run = services.lottery_freeze(edition=edition, actor_label="staff")
-    services.lottery_set_randomness(run=run, randomness="beacon round 4242", actor_label="staff")
+    run = services.lottery_freeze(edition=edition, actor=None, actor_label="staff")
+    services.lottery_set_randomness(
+        run=run, randomness="beacon round 4242", actor=None, actor_label="staff"
+    )
     Edition.objects.filter(pk=edition.pk).update(draw_at=timezone.now())
     return edition
 
@@ -293,7 +295,9 @@ def test_a_draw_killed_inside_its_transaction_leaves_nothing_and_the_next_tick_d
     assert drawn["events"] == []
 
     # Drawing again, by the console with other randomness or by the scheduled job, does nothing.
-    again = services.lottery_draw(edition=edition, actor_label="staff", randomness="another text")
+    again = services.lottery_draw(
+        edition=edition, actor=None, actor_label="staff", randomness="another text"
+    )
     assert not again.drawn
     assert services.lottery_scheduled() == []
     assert snapshot(edition.pk) == drawn

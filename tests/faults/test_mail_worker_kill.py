@@ -1,6 +1,6 @@
 """A mail worker killed with SIGKILL in the middle of 1,000 result e-mails: after a new worker
 starts, every parent has their result, and at most one parent has it twice (the e-mail that was
-on the wire when the worker died; registration/mail.py explains the window)."""
+on the wire when the worker died; registration/outbox/ explains the window)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from celery import Celery
 from django.utils import timezone
 
 from lottery import services as lottery
-from lottery.management.commands.generate_applications import generate
-from registration import mail as outbox
+from registration.management.commands.generate_applications import generate
 from registration.models import OutboxEmail
+from registration.outbox import queue as outbox_queue
 from tests.lottery.drawn import closed_edition
 
 from .procs import app_env, celery_worker, private_redis, wait_for
@@ -39,9 +39,13 @@ def test_a_killed_mail_worker_loses_nothing_and_sends_at_most_one_twice(tmp_path
     generate(edition, count=COUNT, random_seed=7)
     # The draw queues one result e-mail per application; the test's own (eager) drain is held
     # back so that the worker processes below do all the sending.
-    with mock.patch.object(outbox, "schedule_drain"):
-        lottery.lottery_freeze(edition=edition, actor_label="staff", confirm_duplicates=True)
-        lottery.lottery_draw(edition=edition, actor_label="staff", randomness="kill test")
+    with mock.patch.object(outbox_queue, "schedule_drain"):
+        lottery.lottery_freeze(
+            edition=edition, actor=None, actor_label="staff", confirm_duplicates=True
+        )
+        lottery.lottery_draw(
+            edition=edition, actor=None, actor_label="staff", randomness="kill test"
+        )
     assert statuses() == {"queued": COUNT}
 
     with private_redis(tmp_path) as redis, smtp_sink() as (sink, port):

@@ -18,8 +18,9 @@ import httpx
 import pytest
 from django.test import Client
 
-from registration import mail, tasks
 from registration.models import Application, Edition, OutboxEmail
+from registration.outbox import queue as outbox_queue
+from registration.outbox import tasks as outbox_tasks
 from tests.registration.helpers import form_data
 
 from . import procs
@@ -145,7 +146,13 @@ def test_parents_apply_while_redis_is_down_and_each_receipt_goes_out_once_it_is_
             restarted = time.monotonic()
             swept_before = worker["log"].read_text().count("outbox_sweep[")
             subprocess.run(
-                [str(procs.BIN / "celery"), "-A", "seminar_site", "call", tasks.outbox_sweep.name],
+                [
+                    str(procs.BIN / "celery"),
+                    "-A",
+                    "seminar_site",
+                    "call",
+                    outbox_tasks.outbox_sweep.name,
+                ],
                 cwd=procs.ROOT,
                 env=env,
                 check=True,
@@ -212,7 +219,7 @@ def test_it_shows_the_done_page_when_the_task_cannot_be_published(
         calls.append(args)
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.send_outbox_email, "delay", broker_down)
+    monkeypatch.setattr(outbox_tasks.send_outbox_email, "delay", broker_down)
     response = submit_in_process(Client(raise_request_exception=False), edition)
     assert calls  # the failure was met, after commit
     assert response.redirect_chain == [(f"/{edition.code}/apply/done/", 302)]
@@ -231,7 +238,7 @@ def test_an_error_in_an_on_commit_callback_never_turns_a_saved_application_into_
         calls.append(email_id)
         raise RuntimeError("a bug after commit")
 
-    monkeypatch.setattr(mail, "schedule_send", bug)
+    monkeypatch.setattr(outbox_queue, "schedule_send", bug)
     response = submit_in_process(Client(raise_request_exception=False), edition)
     assert calls  # the callback ran and raised
     assert Application.objects.filter(edition=edition).exists()  # committed either way

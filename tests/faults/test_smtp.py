@@ -15,8 +15,9 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
-from registration import mail as outbox
-from registration.models import OutboxEmail
+from registration.models import AuditEvent, OutboxEmail
+from registration.outbox import queue as outbox_queue
+from registration.outbox import send as outbox
 from tests.factories import ApplicationFactory
 
 from .smtp import smtp_sink, use_sink
@@ -27,10 +28,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def receipt_to(edition, address: str) -> OutboxEmail:  # type: ignore[no-untyped-def]
     """A receipt e-mail, queued in a committed transaction: the worker tries it at once."""
     application = ApplicationFactory(edition=edition, email=address)
-    return outbox.outbox_enqueue(kind=OutboxEmail.Kind.RECEIPT, application=application)
+    return outbox_queue.outbox_enqueue(kind=OutboxEmail.Kind.RECEIPT, application=application)
 
 
-def log_in_as_office(client) -> None:  # type: ignore[no-untyped-def]
+def log_in_as_office(client):  # type: ignore[no-untyped-def]
     """A member of the office, as far as the outbox goes. (The "office" group is made by a data
     migration, which this test's flushed database no longer holds: its permissions on the
     outbox are given here; test_roles checks that the group has them.)"""
@@ -42,6 +43,7 @@ def log_in_as_office(client) -> None:  # type: ignore[no-untyped-def]
         )
     )
     client.force_login(user)
+    return user
 
 
 def sweep_at(moment: dt.datetime) -> int:
@@ -104,7 +106,7 @@ def test_550_is_failed_at_once_never_retried_and_the_office_sends_it_again(
         assert sink.count() == 0
 
         # The office sees it on the admin index and in the outbox.
-        log_in_as_office(client)
+        office = log_in_as_office(client)
         index = client.get(reverse("admin:index"))
         assert "1件のメールを配信できませんでした。" in index.content.decode()
         failed_list = client.get(
@@ -126,6 +128,10 @@ def test_550_is_failed_at_once_never_retried_and_the_office_sends_it_again(
     assert sink.per_recipient() == {right: 1}
     email.refresh_from_db()
     assert (email.status, email.to) == ("sent", right)
+    # The application's history says who sent it again, and what had failed.
+    [resent] = AuditEvent.objects.filter(application=application, action="email.resent")
+    assert resent.actor == office and resent.actor_label == "office"
+    assert resent.data["kind"] == "receipt" and "550" in resent.data["error"]
 
 
 def test_a_lost_connection_is_retried_and_the_rest_of_the_batch_still_goes(edition, settings):
@@ -135,7 +141,7 @@ def test_a_lost_connection_is_retried_and_the_rest_of_the_batch_still_goes(editi
 
     with smtp_sink() as (sink, port):
         use_sink(settings, port)
-        with mock.patch.object(outbox, "schedule_send"):
+        with mock.patch.object(outbox_queue, "schedule_send"):
             emails = [receipt_to(edition, f"p{i}@example.jp") for i in range(5)]
         real_send = outbox.EmailMultiAlternatives.send
         calls = {"n": 0}
@@ -163,7 +169,7 @@ def test_the_global_rate_holds_across_two_workers(edition, settings):
 
     from django.db import connection
 
-    with smtp_sink() as (sink, port), mock.patch.object(outbox, "schedule_send"):
+    with smtp_sink() as (sink, port), mock.patch.object(outbox_queue, "schedule_send"):
         use_sink(settings, port)
         ids = [receipt_to(edition, f"r{i}@example.jp").pk for i in range(12)]
 
@@ -197,7 +203,7 @@ def test_a_421_closing_the_connection_delays_that_email_and_the_next_goes_over_a
 
     with smtp_sink({"p0@example.jp": ["421 4.7.0 Too busy, closing connection"]}) as (sink, port):
         use_sink(settings, port)
-        with mock.patch.object(outbox, "schedule_send"):
+        with mock.patch.object(outbox_queue, "schedule_send"):
             emails = [receipt_to(edition, f"p{i}@example.jp") for i in range(3)]
         assert outbox.outbox_send_many([e.pk for e in emails]) == 2
     assert sink.per_recipient() == {"p1@example.jp": 1, "p2@example.jp": 1}
@@ -214,7 +220,7 @@ def test_a_refused_sender_stops_the_batch_and_fails_nobody(edition, settings, cl
     with smtp_sink() as (sink, port):
         sink.refuse_sender = "550 5.7.1 Sender not allowed"
         use_sink(settings, port)
-        with mock.patch.object(outbox, "schedule_send"):
+        with mock.patch.object(outbox_queue, "schedule_send"):
             emails = [receipt_to(edition, f"p{i}@example.jp") for i in range(5)]
         assert outbox.outbox_drain() == 0
         sink.refuse_sender = ""

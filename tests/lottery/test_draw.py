@@ -16,6 +16,7 @@ from lottery import procedure, services
 from lottery.models import LotteryResult, LotteryRun
 from lottery.verify import verify
 from registration.models import Application, DuplicateFlag, OutboxEmail
+from registration.outbox.send import outbox_drain
 from tests.factories import ApplicationFactory, option
 from tests.lottery import drawn
 
@@ -36,12 +37,12 @@ def closed_edition(db):  # type: ignore[no-untyped-def]
 
 
 def freeze(edition, **kwargs):  # type: ignore[no-untyped-def]
-    return services.lottery_freeze(edition=edition, actor_label="staff", **kwargs)
+    return services.lottery_freeze(edition=edition, actor=None, actor_label="staff", **kwargs)
 
 
 def draw(edition, randomness="beacon 1", **kwargs):  # type: ignore[no-untyped-def]
     return services.lottery_draw(
-        edition=edition, actor_label="staff", randomness=randomness, **kwargs
+        edition=edition, actor=None, actor_label="staff", randomness=randomness, **kwargs
     )
 
 
@@ -231,7 +232,7 @@ def test_the_scheduled_job_freezes_then_draws_when_their_times_come(closed_editi
     assert services.lottery_scheduled() == [f"frozen {closed_edition.code}"]
     assert services.lottery_scheduled() == []  # not yet time to draw
     run = LotteryRun.objects.get()
-    services.lottery_set_randomness(run=run, randomness=" 12345 ", actor_label="staff")
+    services.lottery_set_randomness(run=run, randomness=" 12345 ", actor=None, actor_label="staff")
     later = closed_edition.draw_at + dt.timedelta(minutes=1)
     assert services.lottery_scheduled(now=later) == [f"drawn {closed_edition.code}"]
     assert services.lottery_scheduled(now=later) == []
@@ -244,7 +245,7 @@ def test_the_randomness_cannot_change_after_the_draw(closed_edition):
     run = freeze(closed_edition)
     draw(closed_edition)
     with pytest.raises(services.LotteryRefused):
-        services.lottery_set_randomness(run=run, randomness="new", actor_label="staff")
+        services.lottery_set_randomness(run=run, randomness="new", actor=None, actor_label="staff")
 
 
 def test_generate_applications_is_reproducible(closed_edition):
@@ -279,8 +280,6 @@ def test_result_emails_cost_two_queries_each_however_many_are_sent(closed_editio
     (bench/mail.py measures the speed this buys at 10,000)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-
-    from registration.mail import outbox_drain
 
     ApplicationFactory.create_batch(12, edition=closed_edition)
     freeze(closed_edition)

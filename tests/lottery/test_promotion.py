@@ -9,6 +9,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone, translation
 
+from childcare.models import ChildcareBand
+from lottery import procedure
+from lottery import services as lottery
 from lottery.models import LotteryEvent
 from lottery.services import lottery_audit
 from lottery.verify import verify
@@ -50,8 +53,6 @@ def test_a_larger_party_is_skipped_for_a_smaller_one_that_fits(django_capture_on
 
 def test_childcare_freed_goes_first_to_the_childcare_waiting_list():
     edition = closed_edition(tama_venue=20)
-    from childcare.models import ChildcareBand
-
     ChildcareBand.objects.filter(session__edition=edition, code="3-5").update(slots=1)
     first = applicant(edition, "AAAAAAAA", ["tama:venue"], children=1, childcare=1)
     second = applicant(edition, "BBBBBBBB", ["tama:venue"], children=1, childcare=1)
@@ -115,13 +116,9 @@ def test_an_application_withdrawn_before_the_draw_gives_its_place_back_at_once()
     edition = closed_edition(tama_venue=1)
     early = applicant(edition, "AAAAAAAA", ["tama:venue"])
     applicant(edition, "BBBBBBBB", ["tama:venue"])
-    from lottery import services as lottery
-
-    run = lottery.lottery_freeze(edition=edition, actor_label="staff")
+    run = lottery.lottery_freeze(edition=edition, actor=None, actor_label="staff")
     services.application_withdraw(application=early)  # frozen in the roll already
     import json as _json
-
-    from lottery import procedure
 
     entries = _json.loads(run.roll_json)["entries"]
     randomness = next(
@@ -132,7 +129,7 @@ def test_an_application_withdrawn_before_the_draw_gives_its_place_back_at_once()
         ]
         == "AAAAAAAA"
     )
-    lottery.lottery_draw(edition=edition, actor_label="staff", randomness=randomness)
+    lottery.lottery_draw(edition=edition, actor=None, actor_label="staff", randomness=randomness)
     assert places(edition) == {"BBBBBBBB": ("tama:venue", "none")}
     assert not OutboxEmail.objects.filter(kind="result", application=early).exists()
 

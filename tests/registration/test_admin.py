@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from childcare.models import Child
-from registration.models import DuplicateFlag
+from registration import audit
+from registration.models import AuditEvent, DuplicateFlag
 from tests.factories import ApplicationFactory, option
 
 pytestmark = pytest.mark.django_db
@@ -101,8 +102,6 @@ def test_staff_can_filter_by_session_option_childcare_municipality_grade_and_fla
 def test_the_application_page_shows_children_flags_and_history(
     staff_client, edition, django_capture_on_commit_callbacks
 ):
-    from registration import audit
-
     application = ApplicationFactory(edition=edition)
     audit.log_action("application.submitted", actor_label=audit.PARENT, application=application)
     response = staff_client.get(
@@ -137,8 +136,6 @@ def test_childcare_models_have_a_working_admin_list(staff_client, edition, model
 
 
 def test_nobody_edits_the_audit_log_or_the_outbox_by_hand(staff_client, edition):
-    from registration import audit
-
     event = audit.log_action("x", application=ApplicationFactory(edition=edition))
     page = staff_client.get(reverse("admin:registration_auditevent_change", args=[event.pk]))
     assert b'type="submit"' not in page.content or b"_save" not in page.content
@@ -151,10 +148,8 @@ def test_nobody_edits_the_audit_log_or_the_outbox_by_hand(staff_client, edition)
 
 
 def test_staff_withdraw_on_a_parents_phone_request_with_the_reason_recorded(staff_client, edition):
-    from registration.models import AuditEvent
-
     application = ApplicationFactory(edition=edition)
-    url = reverse("admin:registration_application_status", args=[application.pk])
+    url = reverse("office:application_status", args=[application.pk])
     assert staff_client.post(url, {"action": "withdrawn"}).status_code == 200  # reason missing
     application.refresh_from_db()
     assert application.status == "active"
@@ -169,7 +164,7 @@ def test_staff_mark_a_duplicate_with_a_reason_and_the_flag_is_resolved(staff_cli
     application = ApplicationFactory(edition=edition)
     other = ApplicationFactory(edition=edition)
     DuplicateFlag.objects.create(application=application, other=other, reason="phone")
-    url = reverse("admin:registration_application_status", args=[application.pk])
+    url = reverse("office:application_status", args=[application.pk])
     staff_client.post(url, {"action": "duplicate", "reason": "同じ世帯"})
     application.refresh_from_db()
     assert application.status == "duplicate"

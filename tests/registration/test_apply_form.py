@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from registration.models import Application
+from registration.models import Application, Booth
 from tests.factories import option
 
 from .helpers import form_data, with_child, years_before
@@ -242,8 +242,6 @@ def test_it_allows_line_breaks_in_questions(client, edition):
 
 
 def test_it_accepts_booths_only_at_chosen_sessions(client, edition):
-    from registration.models import Booth
-
     tama_booth = Booth.objects.get(session__edition=edition, session__code="tama")
     center_booth = Booth.objects.get(session__edition=edition, session__code="center")
     ok = post(client, edition, form_data(edition, booths=[tama_booth.pk, center_booth.pk]))

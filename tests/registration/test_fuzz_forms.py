@@ -41,7 +41,6 @@ from hypothesis.extra.django import TestCase
 
 from childcare.models import Child
 from lottery import services as lottery_services
-from registration import mail as outbox_mail
 from registration import municipalities
 from registration.forms import ApplicationForm
 from registration.models import (
@@ -54,6 +53,7 @@ from registration.models import (
     OutboxEmail,
 )
 from registration.normalize import to_katakana
+from registration.outbox import send as outbox_mail
 from registration.tokens import make_token
 from tests.factories import ApplicationFactory, EditionFactory, option
 from tests.lottery import drawn
@@ -1042,8 +1042,10 @@ class LotterySearchTests(FuzzCase):
     def setUpTestData(cls) -> None:
         cls.edition = drawn.closed_edition()
         ApplicationFactory.create_batch(3, edition=cls.edition)
-        lottery_services.lottery_freeze(edition=cls.edition, actor_label="staff")
-        lottery_services.lottery_draw(edition=cls.edition, actor_label="staff", randomness="x")
+        lottery_services.lottery_freeze(edition=cls.edition, actor=None, actor_label="staff")
+        lottery_services.lottery_draw(
+            edition=cls.edition, actor=None, actor_label="staff", randomness="x"
+        )
 
     @fuzz(60)
     @given(

@@ -10,10 +10,13 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from registration import mail as outbox
-from registration.models import OutboxEmail
+from registration.forms import ApplicationFormGroup
+from registration.models import AuditEvent, OutboxEmail
+from registration.outbox import queue as outbox_queue
+from registration.outbox import send as outbox
+from registration.outbox.tasks import send_outbox_email
 from registration.services import application_submit
-from registration.tasks import send_outbox_email
+from seminar_site.celery import app
 from tests.factories import ApplicationFactory
 
 from .helpers import form_data
@@ -21,8 +24,6 @@ from .helpers import form_data
 
 def submit(edition):  # type: ignore[no-untyped-def]
     from django.http import QueryDict
-
-    from registration.forms import ApplicationFormGroup
 
     data = QueryDict(mutable=True)
     for k, v in form_data(edition).items():
@@ -47,7 +48,7 @@ def test_the_email_row_is_written_in_the_same_transaction_as_the_application(edi
 
 @pytest.mark.django_db(transaction=True)
 def test_the_email_is_sent_only_after_commit(edition):
-    with mock.patch.object(outbox, "schedule_send") as schedule, transaction.atomic():
+    with mock.patch.object(outbox_queue, "schedule_send") as schedule, transaction.atomic():
         submit(edition)
         schedule.assert_not_called()
     schedule.assert_called_once()
@@ -55,7 +56,7 @@ def test_the_email_is_sent_only_after_commit(edition):
 
 @pytest.mark.django_db
 def test_the_task_sends_an_email_once_even_if_run_twice(edition):
-    email = outbox.outbox_enqueue(
+    email = outbox_queue.outbox_enqueue(
         kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
     )
     send_outbox_email.apply(args=[email.pk])
@@ -81,8 +82,8 @@ def test_a_broker_outage_never_fails_the_submission_and_the_sweep_sends_later(ed
 @pytest.mark.django_db
 def test_the_sweep_leaves_fresh_emails_to_their_task(edition, settings):
     settings.OUTBOX_SWEEP_AFTER_SECONDS = 60
-    with mock.patch.object(outbox, "schedule_send"):
-        outbox.outbox_enqueue(
+    with mock.patch.object(outbox_queue, "schedule_send"):
+        outbox_queue.outbox_enqueue(
             kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
         )
     assert outbox.outbox_sweep() == 0
@@ -91,8 +92,8 @@ def test_the_sweep_leaves_fresh_emails_to_their_task(edition, settings):
 
 @pytest.mark.django_db
 def test_an_email_stuck_in_sending_after_a_worker_died_is_sent_again(edition):
-    with mock.patch.object(outbox, "schedule_send"):
-        email = outbox.outbox_enqueue(
+    with mock.patch.object(outbox_queue, "schedule_send"):
+        email = outbox_queue.outbox_enqueue(
             kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
         )
     OutboxEmail.objects.filter(pk=email.pk).update(status="sending", claimed_at=timezone.now())
@@ -104,10 +105,10 @@ def test_an_email_stuck_in_sending_after_a_worker_died_is_sent_again(edition):
 def test_a_permanent_smtp_refusal_marks_the_email_failed_and_a_temporary_one_retries(edition):
     import smtplib
 
-    with mock.patch.object(outbox, "schedule_send"):
+    with mock.patch.object(outbox_queue, "schedule_send"):
         app = ApplicationFactory(edition=edition)
-        temp = outbox.outbox_enqueue(kind="link", application=app, to="a@example.jp")
-        perm = outbox.outbox_enqueue(kind="link", application=app, to="b@example.jp")
+        temp = outbox_queue.outbox_enqueue(kind="link", application=app, to="a@example.jp")
+        perm = outbox_queue.outbox_enqueue(kind="link", application=app, to="b@example.jp")
     with mock.patch(
         "django.core.mail.EmailMultiAlternatives.send",
         side_effect=smtplib.SMTPResponseException(451, b"try later"),
@@ -126,7 +127,7 @@ def test_a_permanent_smtp_refusal_marks_the_email_failed_and_a_temporary_one_ret
 
 @pytest.mark.django_db
 def test_legacy_carrier_addresses_can_be_sent_to(edition):
-    email = outbox.outbox_enqueue(
+    email = outbox_queue.outbox_enqueue(
         kind="link", application=ApplicationFactory(edition=edition), to="a..b.@docomo.ne.jp"
     )
     send_outbox_email.apply(args=[email.pk])
@@ -137,8 +138,8 @@ def test_legacy_carrier_addresses_can_be_sent_to(edition):
 
 @pytest.mark.django_db
 def test_an_email_whose_every_try_stopped_its_worker_goes_to_the_office(edition, settings):
-    with mock.patch.object(outbox, "schedule_send"):
-        email = outbox.outbox_enqueue(
+    with mock.patch.object(outbox_queue, "schedule_send"):
+        email = outbox_queue.outbox_enqueue(
             kind="link", application=ApplicationFactory(edition=edition), to="a@example.jp"
         )
     OutboxEmail.objects.filter(pk=email.pk).update(
@@ -148,3 +149,32 @@ def test_an_email_whose_every_try_stopped_its_worker_goes_to_the_office(edition,
     email.refresh_from_db()
     assert email.status == "failed" and "worker stopped" in email.last_error
     assert mail.outbox == []
+
+
+def test_staff_resend_only_failed_e_mails_each_with_a_line_in_the_history(django_user_model):
+    failed, sent = (
+        outbox_queue.outbox_enqueue(kind=OutboxEmail.Kind.RECEIPT, application=ApplicationFactory())
+        for _ in range(2)
+    )
+    OutboxEmail.objects.filter(pk=failed.pk).update(status="failed", last_error="550 no user")
+    OutboxEmail.objects.filter(pk=sent.pk).update(status="sent", sent_at=timezone.now())
+    clerk = django_user_model.objects.create(username="suzuki", is_staff=True)
+    with mock.patch.object(outbox_queue, "schedule_drain"):
+        assert outbox_queue.outbox_resend(OutboxEmail.objects.all(), actor=clerk) == 1
+    assert OutboxEmail.objects.get(pk=failed.pk).status == "queued"
+    assert OutboxEmail.objects.get(pk=sent.pk).status == "sent"
+    [event] = AuditEvent.objects.filter(action="email.resent")
+    assert event.actor == clerk and event.application == failed.application
+    assert event.data == {"email": failed.pk, "kind": "receipt", "error": "550 no user"}
+
+
+def test_routes_the_beat_schedule_and_queued_messages_find_every_task_by_its_name(settings):
+    """Celery finds a task by its name: a message queued before a deploy names the old one."""
+
+    app.loader.import_default_modules()
+    named = set(settings.CELERY_TASK_ROUTES) | {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+    assert named <= set(app.tasks)
+    assert send_outbox_email.name == "registration.tasks.send_outbox_email"
+    assert settings.CELERY_TASK_ROUTES[send_outbox_email.name] == {"queue": "mail"}

@@ -13,10 +13,11 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from registration import mail as outbox
 from registration.models import OutboxEmail
+from registration.outbox import queue as outbox_queue
+from registration.outbox import send as outbox
 from registration.tokens import PLACEHOLDER, make_token
-from tests.registration.test_roles import admin_url, member
+from tests.staff import admin_url, member
 
 from .helpers import form_data
 
@@ -80,7 +81,7 @@ def test_every_kind_of_email_is_stored_without_the_token(edition):
 
     application = ApplicationFactory(edition=edition)
     for kind in ("receipt", "already_applied", "link", "changed", "withdrawn"):
-        outbox.outbox_enqueue(kind=kind, application=application)
+        outbox_queue.outbox_enqueue(kind=kind, application=application)
     outbox.outbox_drain()
     token = make_token(application.number)
     stored = OutboxEmail.objects.filter(status="sent")

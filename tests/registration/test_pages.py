@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
-from registration.models import Edition
+from registration.models import Booth, Edition, Option
 from registration.tokens import make_token
 from tests.factories import ApplicationFactory
 
@@ -106,8 +106,6 @@ def test_closed_registration_is_refused_politely(client):
 
 
 def test_seed_demo_loads_the_2026_edition_and_an_open_demo(db, capsys):
-    from registration.models import Booth, Option
-
     call_command("seed_demo")
     call_command("seed_demo", "--no-admin")  # and again: nothing duplicated
     e2026 = Edition.objects.get(code="2026")

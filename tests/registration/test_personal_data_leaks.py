@@ -15,11 +15,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from registration import mail as outbox
+from office.exports.formats import _csv_cell
 from registration import retention
-from registration.exports import _csv_cell
 from registration.models import Application, AuditEvent, OutboxEmail
+from registration.outbox import send as outbox
 from tests.factories import ApplicationFactory
+from tests.staff import admin_url, member
 
 from .helpers import form_data
 from .test_my_application import my_url
@@ -218,8 +219,6 @@ def test_raising_the_link_generation_cancels_every_link_sent(client, edition, se
 
 
 def test_the_office_does_not_see_link_requests_for_unknown_addresses(client, edition):
-    from tests.registration.test_roles import admin_url, member
-
     Client().post("/my/", {"email": "stranger@example.jp"})
     assert OutboxEmail.objects.filter(to="stranger@example.jp").exists()  # until the worker runs
     member(client, "office")

@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 
 from lottery import services as lottery
 from lottery.models import LotteryResult
-from registration import services, tasks, tickets
+from registration import reminders, services, tasks
 from registration.models import Application, OutboxEmail
 from seminar_site.celery import app as celery_app
 from tests.factories import ApplicationFactory, option
@@ -43,8 +43,8 @@ def drawn(db):  # type: ignore[no-untyped-def]
     )
     withdrawn = ApplicationFactory(edition=edition, choice_1=option(edition, "tama:online"))
     center = ApplicationFactory(edition=edition, choice_1=option(edition, "center:venue"))
-    lottery.lottery_freeze(edition=edition, actor_label="staff")
-    lottery.lottery_draw(edition=edition, actor_label="staff", randomness="beacon 1")
+    lottery.lottery_freeze(edition=edition, actor=None, actor_label="staff")
+    lottery.lottery_draw(edition=edition, actor=None, actor_label="staff", randomness="beacon 1")
     services.application_withdraw(application=withdrawn)
     # The result e-mails are out of the way: the outbox holds only what these tests queue.
     OutboxEmail.objects.all().delete()
@@ -87,7 +87,7 @@ def test_it_reminds_every_current_winner_once_even_when_the_task_runs_twice(
     with time_machine.travel(reminder_time(drawn.tama) + dt.timedelta(minutes=5), tick=False):
         run_task(django_capture_on_commit_callbacks)
         run_task(django_capture_on_commit_callbacks)
-        assert tickets.reminders_send() == 0
+        assert reminders.reminders_send() == 0
     sent = reminded()
     assert set(sent) == {drawn.venue.number, drawn.online.number}
     assert all(e.status == OutboxEmail.Status.SENT for e in sent.values())
@@ -213,6 +213,6 @@ def test_four_runs_at_once_remind_each_winner_once(drawn):
     from tests.concurrency import at_once
 
     with time_machine.travel(reminder_time(drawn.tama), tick=False):
-        _, errors = at_once(lambda _run: tickets.reminders_send(), range(4))
+        _, errors = at_once(lambda _run: reminders.reminders_send(), range(4))
     assert not errors, errors
     assert set(reminded()) == {drawn.venue.number, drawn.online.number}

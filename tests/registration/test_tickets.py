@@ -17,9 +17,9 @@ from django.urls import reverse
 
 from lottery import services as lottery
 from lottery.models import LotteryResult
-from registration import mail as outbox
-from registration import services, tickets
+from registration import services, tickets, tokens
 from registration.models import OutboxEmail
+from registration.outbox import send as outbox
 from registration.tokens import make_token
 from tests.factories import ApplicationFactory, option
 from tests.lottery.drawn import closed_edition
@@ -56,9 +56,11 @@ def drawn(db, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-de
     online = ApplicationFactory(edition=edition, choice_1=option(edition, "tama:online"))
     contenders = ApplicationFactory.create_batch(2, edition=edition, choice_1=center_venue)
     withdrawn = ApplicationFactory(edition=edition)
-    lottery.lottery_freeze(edition=edition, actor_label="staff")
+    lottery.lottery_freeze(edition=edition, actor=None, actor_label="staff")
     with django_capture_on_commit_callbacks(execute=True):
-        lottery.lottery_draw(edition=edition, actor_label="staff", randomness="beacon 1")
+        lottery.lottery_draw(
+            edition=edition, actor=None, actor_label="staff", randomness="beacon 1"
+        )
     services.application_withdraw(application=withdrawn)
     outcome = {r.application_id: r.outcome for r in LotteryResult.objects.all()}
     center_winner, waitlisted = sorted(contenders, key=lambda a: outcome[a.pk] != "won")
@@ -76,7 +78,7 @@ def drawn(db, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-de
 
 def test_it_shows_the_ticket_to_a_venue_winner(client, drawn):
     page = client.get(my_url(drawn.venue)).content.decode()
-    svg = tickets.ticket_svg(tickets.make_ticket(drawn.venue.number))
+    svg = tickets.ticket_svg(tokens.make_ticket(drawn.venue.number))
     assert svg in page
     assert my_url(drawn.venue, "my_ticket") in page
 
@@ -104,9 +106,9 @@ def test_it_shows_no_ticket_to_online_winners_the_waitlisted_or_the_withdrawn(cl
 
 
 def test_the_ticket_token_reads_back_to_the_application_number(drawn):
-    token = tickets.make_ticket(drawn.venue.number)
-    assert tickets.read_ticket(token) == drawn.venue.number
-    assert tickets.read_ticket(f" {token}\n") == drawn.venue.number  # as a scanner types it
+    token = tokens.make_ticket(drawn.venue.number)
+    assert tokens.read_ticket(token) == drawn.venue.number
+    assert tokens.read_ticket(f" {token}\n") == drawn.venue.number  # as a scanner types it
     # Nothing personal in the code: only the number and its signature.
     number, signature = token.split(":")
     assert number == drawn.venue.number
@@ -114,15 +116,15 @@ def test_the_ticket_token_reads_back_to_the_application_number(drawn):
 
 
 def test_a_tampered_or_foreign_ticket_is_refused(drawn):
-    token = tickets.make_ticket(drawn.venue.number)
+    token = tokens.make_ticket(drawn.venue.number)
     forged = token.replace(drawn.venue.number, drawn.online.number)
     altered = token[:-1] + ("A" if token[-1] != "A" else "B")
     for bad in (forged, altered, drawn.venue.number, make_token(drawn.venue.number)):
-        with pytest.raises(tickets.TicketInvalid):
-            tickets.read_ticket(bad)
+        with pytest.raises(tokens.TicketInvalid):
+            tokens.read_ticket(bad)
     # Reception catches the signing module's own exception.
     with pytest.raises(signing.BadSignature):
-        tickets.read_ticket(forged)
+        tokens.read_ticket(forged)
 
 
 def test_the_calendar_file_has_the_session_start_and_no_sensitive_word(client, drawn):
@@ -218,7 +220,7 @@ def test_the_result_email_of_a_venue_winner_links_to_the_ticket(client, drawn):
     assert link in message.alternatives[0][0]
     page = client.get(link.removeprefix("http://testserver"))
     assert page.status_code == 200
-    assert tickets.ticket_svg(tickets.make_ticket(drawn.venue.number)) in page.content.decode()
+    assert tickets.ticket_svg(tokens.make_ticket(drawn.venue.number)) in page.content.decode()
 
     for other in (drawn.online, drawn.waitlisted):
         email = OutboxEmail.objects.get(kind="result", application=other)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO, cast
 
@@ -10,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lottery import services, verify
 from registration.models import Edition
+
+COMMAND = "command"  # the actor named in the audit log
 
 
 class Command(BaseCommand):
@@ -58,7 +59,10 @@ class Command(BaseCommand):
 
     def _freeze(self, edition: Edition, options: dict[str, Any]) -> None:
         run = services.lottery_freeze(
-            edition=edition, actor_label="command", confirm_duplicates=options["confirm_duplicates"]
+            edition=edition,
+            actor=None,
+            actor_label=COMMAND,
+            confirm_duplicates=options["confirm_duplicates"],
         )
         self.stdout.write(
             f"Frozen {run.entry_count} entries.\n"
@@ -68,7 +72,8 @@ class Command(BaseCommand):
     def _draw(self, edition: Edition, options: dict[str, Any]) -> None:
         outcome = services.lottery_draw(
             edition=edition,
-            actor_label="command",
+            actor=None,
+            actor_label=COMMAND,
             randomness=options["randomness"],
             dry_run=options["dry_run"],
         )
@@ -77,7 +82,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {name}: {count}")
 
     def _audit(self, edition: Edition, options: dict[str, Any]) -> None:
-        text = json.dumps(services.lottery_audit(edition=edition), ensure_ascii=False, indent=1)
+        text = services.lottery_audit_json(edition=edition)
         if options["output"]:
             with open(options["output"], "w", encoding="utf-8") as f:
                 f.write(text + "\n")
