@@ -86,9 +86,25 @@ class OptionChoiceField(forms.ModelChoiceField):
         return obj.label
 
 
+# The largest id a database column holds: a forged larger one is refused before any query
+# (SQLite cannot even bind it: OverflowError, a 500).
+LARGEST_ID = 2**63 - 1
+
+
 class BoothChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Booth) -> str:
         return f"{obj.session.name} {obj.number}. {obj.organisation.name}"
+
+    def clean(self, value: Any) -> Any:
+        for pk in value if isinstance(value, list | tuple) else []:
+            text = str(pk)
+            if not (text.isascii() and text.isdigit() and int(text) <= LARGEST_ID):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super().clean(value)
 
 
 class ApplicationForm(forms.Form):
