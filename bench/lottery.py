@@ -59,7 +59,7 @@ STEP_LABELS = {
     "allocate": "procedure.allocate inside the draw",
     "results": "save the results (COPY on PostgreSQL)",
     "outbox": "outbox_enqueue_query (one INSERT ... SELECT)",
-    "rebalance": "places_rebalance after the draw",
+    "rebalance": "departures between the freeze and the draw, and their settling",
 }
 
 TARGET_ALLOCATION_S = 1.0
@@ -171,7 +171,7 @@ def _timed_draw_steps() -> tuple[dict[str, float], Any]:
         (procedure, "allocate", "allocate"),
         (services, "outbox_enqueue_query", "outbox"),
         (services, "_save_results", "results"),
-        (services, "places_rebalance", "rebalance"),
+        (services, "_depart_and_settle", "rebalance"),
     ]
     targets = [t for t in targets if hasattr(t[0], t[1])]
     originals = [(obj, attr, obj.__dict__.get(attr)) for obj, attr, _ in targets]

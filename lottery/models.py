@@ -201,6 +201,13 @@ class LotteryEvent(models.Model):
         related_name="+",
         verbose_name=_("option"),
     )
+    # The childcare state the event leaves (procedure.Change).
+    childcare = models.CharField(
+        _("childcare"),
+        max_length=10,
+        choices=LotteryResult.Childcare.choices,
+        default=LotteryResult.Childcare.NONE,
+    )
 
     class Meta:
         verbose_name = _("lottery event")

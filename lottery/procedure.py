@@ -8,6 +8,7 @@ results, and calls these functions.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import json
@@ -65,13 +66,19 @@ class Result(TypedDict):
     waitlist: dict[str, int]  # option -> position on that option's waitlist
 
 
-class Event(TypedDict):
-    """§6: something that happened after the draw (a withdrawal, a promotion...)."""
+EventKind = Literal["withdrawn", "removed", "released", "promoted", "childcare_granted"]
+DEPARTURES = ("withdrawn", "removed")
 
-    time: str
-    kind: str
+
+class Event(TypedDict):
+    """§6: something that happened after the draw: a withdrawal or removal, then what the
+    settling after it moved, each with the childcare state it leaves."""
+
+    time: str  # ISO 8601 with its offset
+    kind: EventKind
     number: str
     option: str | None
+    childcare: Childcare
 
 
 class AuditFile(TypedDict):
@@ -84,6 +91,7 @@ class AuditFile(TypedDict):
     public_randomness: str
     seed: str  # hex of the seed bytes
     results: list[Result]  # sorted by rank: the draw itself, before any withdrawal
+    promotion_deadlines: dict[str, str]  # session -> ISO 8601 time with offset (exclusive)
     events: list[Event]  # in the order they happened
 
 
@@ -293,25 +301,28 @@ class Holding(NamedTuple):
 
 
 class Change(NamedTuple):
-    """One step of a promotion, in the order it was made.
+    """One event of §6, without its time.
 
-    kind: "freed" (a withdrawn or removed entry's place returned to the pools), "released" (an
-    entry promoted to a better choice left this option), "promoted" (the entry now holds this
-    option) or "childcare_granted" (the entry, already holding this venue, now has childcare).
+    kind: "withdrawn" or "removed" (the entry left; `option` is what it held, or None),
+    "released" (an entry promoted to a better choice gave up this option), "promoted" (the entry
+    now holds this option) or "childcare_granted" (the entry, holding this venue, now has
+    childcare). `childcare` is the childcare state the event leaves: for a departure or a release
+    the state it held there ("none" when it held nothing), for a promotion the state it gets.
     """
 
-    kind: Literal["freed", "released", "promoted", "childcare_granted"]
+    kind: EventKind
     number: str
-    option: str
+    option: str | None
+    childcare: Childcare
 
 
-class Promotion(NamedTuple):
+class Settled(NamedTuple):
     holdings: dict[str, Holding]
     changes: list[Change]
 
 
 def holdings_from_results(results: Iterable[Result]) -> dict[str, Holding]:
-    """The holdings right after the draw, as `promote` takes them."""
+    """The holdings right after the draw."""
     return {
         result["number"]: Holding(result["option"], result["childcare"])
         for result in results
@@ -319,30 +330,63 @@ def holdings_from_results(results: Iterable[Result]) -> dict[str, Holding]:
     }
 
 
-@_cycle_collector_paused()
-def promote(
+def open_sessions(deadlines: Mapping[str, str], time: str) -> set[str]:
+    """§5: the sessions whose promotion deadline has not passed at `time`. A deadline is
+    exclusive: at the deadline itself the session is closed. Times are ISO 8601 with offset."""
+    moment = dt.datetime.fromisoformat(time)
+    return {
+        session
+        for session, deadline in deadlines.items()
+        if moment < dt.datetime.fromisoformat(deadline)
+    }
+
+
+def depart(
     roll: Roll,
     order: Sequence[str],
     holdings: Mapping[str, Holding],
     gone: Collection[str],
-    open_sessions: Collection[str] | None = None,
-) -> Promotion:
-    """§5: the holdings after withdrawals, with every promotion they allow.
+    number: str,
+    kind: Literal["withdrawn", "removed"],
+    open_sessions: Collection[str],
+) -> Settled:
+    """§5: one entry leaves (withdrawn, or removed as a duplicate), whatever it holds, and the
+    edition settles. `gone` is every entry that left before it. Returns the holdings after, and
+    the events in order: the departure first, then every move of the settling."""
+    if number in gone or not any(entry["number"] == number for entry in roll["entries"]):
+        raise ValueError(f"{number} is not an entry of the roll that is still in it")
+    held = holdings.get(number)
+    departure = Change(
+        kind, number, held.option if held else None, held.childcare if held else "none"
+    )
+    rest = {n: h for n, h in holdings.items() if n != number}
+    settled = settle(roll, order, rest, {*gone, number}, open_sessions)
+    return Settled(settled.holdings, [departure, *settled.changes])
 
-    `order` is every entry number of the roll in draw order (the results sorted by rank).
-    `holdings` is what entries hold now; `gone` is every number withdrawn or removed (a duplicate
-    found after the draw) so far. Only options of `open_sessions` are refilled (None: all
-    sessions); the caller leaves out sessions whose promotion deadline has passed.
 
-    1. The places of gone entries return to the pools ("freed").
-    2. Repeat until nothing changes:
-       a. in draw order, each entry on a childcare waitlist whose children all fit gets childcare;
-       b. option by option (sorted by name), walk its waitlist in draw order and give the option
-          to each entry that fits under the rules of §4, skipping those that do not. An entry
-          that held a lower choice releases it; that option is refilled the same way, in the same
-          or the next pass.
-    Every promotion moves an entry to a choice it ranked higher, so the loop ends.
-    The draw itself is never rerun; the result is the same whatever the order of `holdings`.
+@_cycle_collector_paused()
+def settle(
+    roll: Roll,
+    order: Sequence[str],
+    holdings: Mapping[str, Holding],
+    gone: Collection[str],
+    open_sessions: Collection[str],
+) -> Settled:
+    """§5: the settling loop, run after every withdrawal.
+
+    `order` is every entry number of the roll in draw order (the results sorted by rank),
+    `holdings` what the entries still in the roll hold now, `gone` every entry that left, and
+    `open_sessions` the sessions whose promotion deadline has not passed. Repeat until a whole
+    round moves no one:
+
+    1. session by session (by code), each entry on the session's childcare waitlist (holding its
+       venue with childcare "waitlisted"), in draw order, whose children all fit takes the slots;
+    2. option by option (by name), the first entry of its waitlist (§4, recomputed from the
+       current holdings) that fits under the rules of §4 releases what it held and takes the
+       option, and the round starts again at step 1: one move per round.
+
+    Every move is to a choice the entry ranked higher, so the loop ends. A place released in a
+    closed session stays empty. Returns the holdings after, and the moves in order.
     """
     entries = {entry["number"]: entry for entry in roll["entries"]}
     if len(order) != len(entries) or set(order) != entries.keys():
@@ -350,20 +394,14 @@ def promote(
     for number, (option, _childcare) in holdings.items():
         if number not in entries or option not in entries[number]["choices"]:
             raise ValueError(f"{number} holds {option}, which is not one of its choices")
-
-    def is_open(option: str) -> bool:
-        return open_sessions is None or roll["options"][option]["session"] in open_sessions
+        if number in gone:
+            raise ValueError(f"{number} left the roll but still holds {option}")
 
     pools = _Pools.full(roll)
     current: dict[str, Holding] = {}
-    changes: list[Change] = []
     for number in order:
         holding = holdings.get(number)
-        if holding is None:
-            continue
-        if number in gone:
-            changes.append(Change("freed", number, holding.option))
-        else:
+        if holding is not None:
             pools.take(entries[number], holding.option, holding.childcare)
             current[number] = holding
 
@@ -373,41 +411,67 @@ def promote(
         if number not in gone:
             for index, option in enumerate(entries[number]["choices"]):
                 candidates[option].append((entries[number], index))
+    options = sorted(
+        option for option in roll["options"] if _session(roll, option) in open_sessions
+    )
+    venues = sorted(
+        (_session(roll, option), option)
+        for option in options
+        if roll["options"][option]["unit"] == "heads"
+    )
 
-    changed = True
-    while changed:
-        changed = False
-        for number in order:
-            holding = current.get(number)
-            if holding is None or holding.childcare != "waitlisted" or not is_open(holding.option):
-                continue
-            session = roll["options"][holding.option]["session"]
-            children = entries[number]["childcare"][session]
-            if pools.children_fit(session, children):
-                pools.take_children(session, children)
-                current[number] = Holding(holding.option, "granted")
-                changes.append(Change("childcare_granted", number, holding.option))
-                changed = True
-
-        for option in sorted(roll["options"]):
-            if not is_open(option):
-                continue
-            for entry, index in candidates[option]:
+    changes: list[Change] = []
+    moved = True
+    while moved:
+        moved = False
+        for session, venue in venues:  # step 1
+            for entry, _index in candidates[venue]:
                 number = entry["number"]
-                holding = current.get(number)
-                if holding is not None and entry["choices"].index(holding.option) <= index:
-                    continue  # holds this option or one it ranked higher: not on the waitlist
-                childcare = pools.fit(entry, option)
-                if childcare is None:
+                if current.get(number) != (venue, "waitlisted"):
                     continue
-                if holding is not None:
-                    pools.take(entry, holding.option, holding.childcare, sign=-1)
-                    changes.append(Change("released", number, holding.option))
-                pools.take(entry, option, childcare)
-                current[number] = Holding(option, childcare)
-                changes.append(Change("promoted", number, option))
-                changed = True
-    return Promotion(current, changes)
+                children = entry["childcare"][session]
+                if pools.children_fit(session, children):
+                    pools.take_children(session, children)
+                    current[number] = Holding(venue, "granted")
+                    changes.append(Change("childcare_granted", number, venue, "granted"))
+                    moved = True
+        for option in options:  # step 2
+            promoted = _first_that_fits(candidates[option], option, current, pools)
+            if promoted is None:
+                continue
+            entry, childcare = promoted
+            number = entry["number"]
+            held = current.get(number)
+            if held is not None:
+                pools.take(entry, held.option, held.childcare, sign=-1)
+                changes.append(Change("released", number, held.option, held.childcare))
+            pools.take(entry, option, childcare)
+            current[number] = Holding(option, childcare)
+            changes.append(Change("promoted", number, option, childcare))
+            moved = True
+            break  # one move per round: start again at step 1
+    return Settled(current, changes)
+
+
+def _session(roll: Roll, option: str) -> str:
+    return roll["options"][option]["session"]
+
+
+def _first_that_fits(
+    candidates: Iterable[tuple[Entry, int]],
+    option: str,
+    current: Mapping[str, Holding],
+    pools: _Pools,
+) -> tuple[Entry, Childcare] | None:
+    """The first entry of the option's waitlist, in draw order, that fits it now."""
+    for entry, index in candidates:
+        held = current.get(entry["number"])
+        if held is not None and entry["choices"].index(held.option) <= index:
+            continue  # holds this option or one it ranked higher: not on the waitlist
+        childcare = pools.fit(entry, option)
+        if childcare is not None:
+            return entry, childcare
+    return None
 
 
 # §6: the audit file
@@ -419,6 +483,7 @@ def audit_file(
     public_randomness: str,
     results: Iterable[Result],
     events: Iterable[Event] = (),
+    promotion_deadlines: Mapping[str, str] | None = None,
 ) -> AuditFile:
     """§6: the published audit file; `results` are the draw's, `events` what happened since."""
     hashed = roll_hash(roll)
@@ -436,5 +501,6 @@ def audit_file(
         "public_randomness": public_randomness,
         "seed": seed(hashed, secret_hex, public_randomness).hex(),
         "results": sorted(results, key=lambda result: result["rank"]),
+        "promotion_deadlines": dict(sorted((promotion_deadlines or {}).items())),
         "events": list(events),
     }

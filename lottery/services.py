@@ -12,11 +12,12 @@ import logging
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Literal, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -310,9 +311,18 @@ def lottery_draw(
                 edition=edition, lottery_result__run=run
             ),
         )
-        # Applications withdrawn between the freeze and the draw give their places back at once.
+        # Applications that left between the freeze and the draw are the first events after
+        # it, in the order they left, each followed by its settling (LOTTERY.md §6).
         run.refresh_from_db()
-        places_rebalance(run=run, now=now)
+        departed = (
+            Application.objects.filter(lottery_result__run=run)
+            .exclude(status=Application.Status.ACTIVE)
+            .order_by(Coalesce("withdrawn_at", "updated_at"), "number")
+            .values_list("number", flat=True)
+        )
+        _depart_and_settle(run, list(departed), {o.pk: o for o in options.values()}, now)
+        # Everything is written, nothing committed: a worker killed here must leave no trace.
+        _test_pause()
     return DrawOutcome(True, _("The lottery has been drawn."), counts)
 
 
@@ -384,13 +394,97 @@ def lottery_audit(*, edition: Edition) -> procedure.AuditFile:
     events: list[procedure.Event] = [
         {
             "time": e.at.isoformat(),
-            "kind": e.kind,
+            "kind": cast(procedure.EventKind, e.kind),
             "number": e.number,
             "option": codes[e.option_id] if e.option_id else None,
+            "childcare": cast(procedure.Childcare, e.childcare),
         }
         for e in LotteryEvent.objects.filter(run=run).order_by("id")
     ]
-    return procedure.audit_file(roll, run.secret, run.public_randomness, results, events)
+    deadlines = {s.code: s.promotion_deadline.isoformat() for s in edition.sessions.all()}
+    return procedure.audit_file(
+        roll, run.secret, run.public_randomness, results, events, promotion_deadlines=deadlines
+    )
+
+
+@dataclass
+class OptionStanding:
+    """One option now: who holds it and who waits for it, by number, in draw order."""
+
+    option: Option
+    holders: list[str]
+    waiting: list[str]
+
+
+@dataclass
+class EntryStanding:
+    """One entry now: the option held (with its childcare), or its places on waiting lists."""
+
+    left: bool = False
+    holding: Option | None = None
+    childcare: str = LotteryResult.Childcare.NONE
+    waiting: list[tuple[Option, int]] = field(default_factory=list)
+
+
+@dataclass
+class Standing:
+    """The lottery as it stands now (§5): after every withdrawal and promotion since the draw."""
+
+    options: list[OptionStanding]
+    moves: list[LotteryEvent]  # promotions and childcare grants, in the order they happened
+    entries: dict[str, EntryStanding]
+
+
+def lottery_standing(*, run: LotteryRun) -> Standing:
+    """The holders and waiting order of each option now, and the moves since the draw. Waiting
+    lists are those of §4 recomputed from the current holdings among the entries still in the
+    roll (LOTTERY.md §5)."""
+    options = {
+        o.code: o
+        for o in Option.objects.filter(session__edition_id=run.edition_id).select_related("session")
+    }
+    roll = cast(procedure.Roll, json.loads(run.roll_json))
+    choices = {entry["number"]: entry["choices"] for entry in roll["entries"]}
+    order = LotteryResult.objects.filter(run=run).order_by("rank").values_list("number", flat=True)
+    held = {
+        number: (code, childcare)
+        for number, code, childcare in Place.objects.filter(run=run).values_list(
+            "application__number", "option_id", "childcare"
+        )
+    }
+    by_id = {o.pk: o for o in options.values()}
+    left = set(
+        Application.objects.filter(lottery_result__run=run)
+        .exclude(status=Application.Status.ACTIVE)
+        .values_list("number", flat=True)
+    )
+    standing = {code: OptionStanding(option, [], []) for code, option in sorted(options.items())}
+    entries: dict[str, EntryStanding] = {}
+    for number in order:
+        if number in left:
+            entries[number] = EntryStanding(left=True)
+            continue
+        entry = EntryStanding()
+        if number in held:
+            option_id, entry.childcare = held[number]
+            entry.holding = by_id[option_id]
+            standing[entry.holding.code].holders.append(number)
+        better = choices[number]
+        if entry.holding is not None:
+            better = better[: better.index(entry.holding.code)]
+        for code in better:
+            waiting = standing[code].waiting
+            waiting.append(number)
+            entry.waiting.append((options[code], len(waiting)))
+        entries[number] = entry
+    moves = list(
+        LotteryEvent.objects.filter(
+            run=run, kind__in=[LotteryEvent.Kind.PROMOTED, LotteryEvent.Kind.CHILDCARE_GRANTED]
+        )
+        .select_related("option__session")
+        .order_by("id")
+    )
+    return Standing(list(standing.values()), moves, entries)
 
 
 def lottery_audit_json(*, edition: Edition) -> str:
@@ -443,88 +537,113 @@ def _lock_capacities(edition_id: int) -> dict[int, Option]:
 
 @transaction.atomic
 def places_rebalance(
-    *, run: LotteryRun, now: dt.datetime | None = None, departed_kind: str = "withdrawn"
+    *, application: Application, now: dt.datetime | None = None
 ) -> list[procedure.Change]:
-    """LOTTERY.md §5 after applications left (withdrawn, duplicate or invalid). Steps:
+    """LOTTERY.md §5 for one application that left after the freeze (withdrawn, or marked
+    duplicate or invalid), whatever it held. Steps:
 
-    1. lock the edition's capacities (see _lock_capacities) and only then read the places;
-    2. `gone` = every entry of the roll whose application is no longer active;
-    3. procedure.promote over the current places, refilling only sessions whose promotion
-       deadline has not passed;
-    4. write the new places and the events, and queue an e-mail to each promoted parent.
-    Returns the changes made (empty when nothing moved).
+    1. lock the edition's capacities (see _lock_capacities), and only then read the run: before
+       the draw nothing is written here (the draw records the departure as its first events),
+       and a departure racing the draw waits for it and is recorded after it;
+    2. write its departure event, give back what it held, and settle the edition
+       (procedure.depart), promoting only in sessions whose promotion deadline is after ``now``;
+    3. write the new places and the events, and e-mail each parent promoted or granted
+       childcare, in words that say which.
+    Returns the events written (empty when the application is not in a drawn roll).
     """
     now = now or timezone.now()
-    options = _lock_capacities(run.edition_id)
+    options = _lock_capacities(application.edition_id)
     _test_pause()
-    gone = set(
-        Application.objects.filter(lottery_result__run=run)
-        .exclude(status=Application.Status.ACTIVE)
-        .values_list("number", flat=True)
-    )
-    if not gone:
-        return []  # no place came back: capacities only shrank since the draw, nothing fits
+    run = LotteryRun.objects.filter(
+        edition_id=application.edition_id, state=LotteryRun.State.DRAWN
+    ).first()
+    if run is None or not LotteryResult.objects.filter(run=run, number=application.number).exists():
+        return []
+    changes = _depart_and_settle(run, [application.number], options, now)
+    # Everything is written, nothing committed: a worker killed here must leave no trace.
+    _test_pause()
+    return changes
+
+
+def _depart_and_settle(
+    run: LotteryRun, departing: list[str], options: dict[int, Option], now: dt.datetime
+) -> list[procedure.Change]:
+    """Each of ``departing`` (entry numbers, in the order they left) departs and the edition
+    settles after each (procedure.depart); the places, events, audit rows and e-mails follow."""
     by_code = {o.code: o for o in options.values()}
     roll = cast(procedure.Roll, json.loads(run.roll_json))
     order = list(
         LotteryResult.objects.filter(run=run).order_by("rank").values_list("number", flat=True)
     )
-    ids = dict(Application.objects.filter(lottery_result__run=run).values_list("number", "pk"))
-    current = {
+    before = {
         number: procedure.Holding(options[option_id].code, cast(procedure.Childcare, childcare))
         for number, option_id, childcare in Place.objects.filter(run=run).values_list(
             "application__number", "option_id", "childcare"
         )
     }
-    open_sessions = {o.session.code for o in options.values() if o.session.promotion_deadline > now}
-    promotion = procedure.promote(roll, order, current, gone, open_sessions)
-    if not promotion.changes:
-        return []
+    statuses = dict(
+        Application.objects.filter(lottery_result__run=run).values_list("number", "status")
+    )
+    departed = set(
+        LotteryEvent.objects.filter(
+            run=run, kind__in=[LotteryEvent.Kind.WITHDRAWN, LotteryEvent.Kind.REMOVED]
+        ).values_list("number", flat=True)
+    )
+    # Entries that left before every departure was an event (an older version) hold nothing.
+    gone = departed | (
+        {n for n, status in statuses.items() if status != Application.Status.ACTIVE}
+        - set(departing)
+    )
+    open_sessions = {o.session.code for o in options.values() if now < o.session.promotion_deadline}
+    holdings = before
+    changes: list[procedure.Change] = []
+    for number in departing:
+        left: Literal["withdrawn", "removed"] = (
+            "withdrawn" if statuses.get(number) == Application.Status.WITHDRAWN else "removed"
+        )
+        settled = procedure.depart(roll, order, holdings, gone, number, left, open_sessions)
+        gone.add(number)
+        holdings = settled.holdings
+        changes += settled.changes
 
-    new = promotion.holdings
-    Place.objects.filter(run=run, application__number__in=set(current) - set(new)).delete()
-    for number, holding in new.items():
-        if current.get(number) != holding:
+    ids = dict(Application.objects.filter(lottery_result__run=run).values_list("number", "pk"))
+    Place.objects.filter(run=run, application__number__in=set(before) - set(holdings)).delete()
+    promoted = {c.number for c in changes if c.kind == "promoted"}
+    for number, holding in holdings.items():
+        if before.get(number) != holding:
             Place.objects.update_or_create(
                 application_id=ids[number],
                 defaults={
                     "run": run,
                     "option": by_code[holding.option],
                     "childcare": holding.childcare,
-                    "promoted": True,
                     "since": now,
+                    **({"promoted": True} if number in promoted else {}),
                 },
             )
-    statuses = dict(Application.objects.filter(number__in=gone).values_list("number", "status"))
-    events = []
-    for change in promotion.changes:
-        kind: str = change.kind
-        if kind == "freed":
-            kind = (
-                LotteryEvent.Kind.WITHDRAWN
-                if statuses.get(change.number) == Application.Status.WITHDRAWN
-                else LotteryEvent.Kind.REMOVED
-            )
-        events.append(
-            LotteryEvent(
-                run=run, at=now, kind=kind, number=change.number, option=by_code[change.option]
-            )
+    LotteryEvent.objects.bulk_create(
+        LotteryEvent(
+            run=run,
+            at=now,
+            kind=change.kind,
+            number=change.number,
+            option=by_code[change.option] if change.option else None,
+            childcare=change.childcare,
         )
-    LotteryEvent.objects.bulk_create(events)
-    notified = {c.number for c in promotion.changes if c.kind in ("promoted", "childcare_granted")}
-    for application in Application.objects.active().filter(number__in=notified):
+        for change in changes
+    )
+    granted = {c.number for c in changes if c.kind == "childcare_granted"} - promoted
+    for application in Application.objects.active().filter(number__in=promoted | granted):
+        holding = holdings[application.number]
+        is_promotion = application.number in promoted
         audit.log_action(
-            "lottery.promoted",
+            "lottery.promoted" if is_promotion else "lottery.childcare_granted",
             application=application,
-            data={
-                "place": new[application.number].option,
-                "childcare": new[application.number].childcare,
-            },
+            data={"place": holding.option, "childcare": holding.childcare},
         )
-        outbox_enqueue(kind=OutboxEmail.Kind.PROMOTED, application=application)
-    # Everything is written, nothing committed: a worker killed here must leave no trace.
-    _test_pause()
-    return promotion.changes
+        email = OutboxEmail.Kind.PROMOTED if is_promotion else OutboxEmail.Kind.CHILDCARE_GRANTED
+        outbox_enqueue(kind=email, application=application)
+    return changes
 
 
 def _test_pause() -> None:

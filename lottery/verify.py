@@ -5,15 +5,17 @@
 Run it from the folder that holds lottery/; it needs Python 3.11 and lottery/procedure.py, no
 Django and no database. From the roll in the file it recomputes the roll hash, the commitment to
 the secret, the seed, every key and rank, and the whole allocation with its waitlists, then
-compares each with the file. Prints "OK: N results verified" and exits 0, or prints the first
-difference and exits 1. Exits 2 when the file cannot be read as JSON.
-
-The events listed after the draw (withdrawals, promotions) are checked for form only: whether a
-promotion was allowed also depends on each session's promotion deadline, which is not in the file.
+compares each with the file. Then it replays the events after the draw (§5): from the draw's
+results, each withdrawal or removal in the file is applied at its time, the edition is settled
+with the promotion deadlines in the file, and the moves the procedure makes must be exactly the
+events that follow it in the file. Prints "OK: N results and M events verified" and exits 0, or
+prints the first difference (the entry numbers, what the file says and what the procedure
+says) and exits 1. Exits 2 when the file cannot be read as JSON.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import sys
@@ -27,7 +29,8 @@ ROLL_KEYS = ("version", "edition", "options", "childcare", "entries")
 OPTION_KEYS = ("session", "unit", "capacity")
 ENTRY_KEYS = ("number", "choices", "heads", "childcare", "fallback", "weight")
 RESULT_KEYS = ("number", "key", "rank", "outcome", "option", "round", "childcare", "waitlist")
-EVENT_KEYS = ("time", "kind", "number", "option")
+EVENT_KEYS = ("time", "kind", "number", "option", "childcare")
+EVENT_KINDS = ("withdrawn", "removed", "released", "promoted", "childcare_granted")
 SECRET = re.compile(r"[0-9a-f]{64}")
 
 
@@ -62,7 +65,75 @@ def verify(audit: dict[str, Any]) -> list[str]:
             "(from the roll hash, the secret and the public randomness)"
         )
     differences.extend(_result_differences(audit["results"], procedure.allocate(roll, seed)))
-    return differences
+    if differences:
+        return differences
+    # The events after the draw, once the draw itself matches.
+    problem = _events_problem(audit)
+    return [problem] if problem else _event_differences(audit)
+
+
+def replay(audit: dict[str, Any]) -> tuple[dict[str, procedure.Holding], list[procedure.Event]]:
+    """§5 from the file: the holdings after its events, and the events the procedure gives for
+    the withdrawals and removals in the file (each followed by its settling), in order. The
+    file's results must be the draw's (verify checks that first)."""
+    roll = cast(procedure.Roll, audit["roll"])
+    results = cast(list[procedure.Result], audit["results"])
+    order = [r["number"] for r in sorted(results, key=lambda r: r["rank"])]
+    holdings = procedure.holdings_from_results(results)
+    deadlines = audit.get("promotion_deadlines", {})
+    gone: set[str] = set()
+    expected: list[procedure.Event] = []
+    for event in audit.get("events", []):
+        if event["kind"] not in procedure.DEPARTURES or event["number"] in gone:
+            continue
+        settled = procedure.depart(
+            roll,
+            order,
+            holdings,
+            gone,
+            event["number"],
+            event["kind"],
+            procedure.open_sessions(deadlines, event["time"]),
+        )
+        gone.add(event["number"])
+        holdings = settled.holdings
+        expected += [_event(event["time"], change) for change in settled.changes]
+    return holdings, expected
+
+
+def _event(time: str, change: procedure.Change) -> procedure.Event:
+    return {
+        "time": time,
+        "kind": change.kind,
+        "number": change.number,
+        "option": change.option,
+        "childcare": change.childcare,
+    }
+
+
+def _event_differences(audit: dict[str, Any]) -> list[str]:
+    """The first event of the file that is not what replaying §5 gives at its place."""
+    found = audit.get("events", [])
+    _holdings, expected = replay(audit)
+    for index, (in_file, event) in enumerate(zip(found, expected, strict=False)):
+        if procedure.canonical_json(in_file) != procedure.canonical_json(event):
+            return [
+                f"events[{index}] (entry {in_file['number']}): file says {_show(in_file)}, "
+                f"procedure gives {_show(event)}"
+            ]
+    if len(found) > len(expected):
+        extra = found[len(expected)]
+        return [
+            f"events[{len(expected)}] (entry {extra['number']}): file says {_show(extra)}, "
+            "procedure gives no further event"
+        ]
+    if len(found) < len(expected):
+        missing = expected[len(found)]
+        return [
+            f"events[{len(found)}] (entry {missing['number']}): the file ends, "
+            f"procedure gives {_show(missing)}"
+        ]
+    return []
 
 
 def _result_differences(found: list[dict[str, Any]], computed: list[procedure.Result]) -> list[str]:
@@ -98,18 +169,16 @@ def _result_differences(found: list[dict[str, Any]], computed: list[procedure.Re
 
 
 def _form_problem(audit: object) -> str | None:
-    problem = _keys_problem("the file", audit, AUDIT_KEYS, optional=("events",))
+    problem = _keys_problem(
+        "the file", audit, AUDIT_KEYS, optional=("events", "promotion_deadlines")
+    )
     if problem:
         return problem
     assert isinstance(audit, dict)
     for name in ("roll_hash", "commitment", "secret", "public_randomness", "seed"):
         if not isinstance(audit[name], str):
             return f"{name}: expected a string, found {_show(audit[name])}"
-    return (
-        _roll_problem(audit["roll"])
-        or _list_problem("results", audit["results"], RESULT_KEYS)
-        or _events_problem(audit)
-    )
+    return _roll_problem(audit["roll"]) or _list_problem("results", audit["results"], RESULT_KEYS)
 
 
 def _roll_problem(roll: object) -> str | None:
@@ -199,17 +268,46 @@ def _entries_problem(entries: object, options: dict[str, Any]) -> str | None:
 
 
 def _events_problem(audit: dict[str, Any]) -> str | None:
+    """Events (optional: none before anyone left) need the promotion deadlines of every
+    session of the roll, to know which sessions were open at each withdrawal."""
     events = audit.get("events", [])
     problem = _list_problem("events", events, EVENT_KEYS)
-    if problem:
+    if problem or not events:
         return problem
+    sessions = {spec["session"] for spec in audit["roll"]["options"].values()}
+    deadlines = audit.get("promotion_deadlines")
+    if not isinstance(deadlines, dict) or set(deadlines) != sessions:
+        return f"promotion_deadlines: expected an object with a time for each of {sorted(sessions)}"
+    for session, deadline in deadlines.items():
+        if not _is_time(deadline):
+            return f"promotion_deadlines[{_show(session)}]: expected ISO 8601 time with offset"
     numbers = {entry["number"] for entry in audit["roll"]["entries"]}
+    previous = None
     for index, event in enumerate(events):
         if event["number"] not in numbers:
             return f"events[{index}]: entry {_show(event['number'])} is not in the roll"
         if event["option"] is not None and event["option"] not in audit["roll"]["options"]:
             return f"events[{index}]: option {_show(event['option'])} is not in the roll"
+        if event["kind"] not in EVENT_KINDS:
+            return f"events[{index}].kind: expected one of {list(EVENT_KINDS)}"
+        if event["childcare"] not in ("none", "granted", "waitlisted"):
+            return f'events[{index}].childcare: expected "none", "granted" or "waitlisted"'
+        if not _is_time(event["time"]):
+            return f"events[{index}].time: expected ISO 8601 time with offset"
+        moment = dt.datetime.fromisoformat(event["time"])
+        if previous is not None and moment < previous:
+            return f"events[{index}]: listed after a later event (events are in time order)"
+        previous = moment
     return None
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return dt.datetime.fromisoformat(value).utcoffset() is not None
+    except ValueError:
+        return False
 
 
 def _list_problem(where: str, value: object, keys: Sequence[str]) -> str | None:
@@ -275,7 +373,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None) -> int
         more = len(differences) - 1
         print(differences[0] + (f" (and {more} more differences)" if more else ""), file=out)
         return 1
-    print(f"OK: {len(audit['results'])} results verified", file=out)
+    events = len(audit.get("events", []))
+    print(f"OK: {len(audit['results'])} results and {events} events verified", file=out)
     return 0
 
 

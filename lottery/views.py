@@ -27,7 +27,8 @@ def public(request: HttpRequest, code: str) -> HttpResponse:
             context["searched"] = number
             # Only a possible number is looked up: PostgreSQL refuses a NUL in a query (500).
             possible = set(number) <= set(NUMBER_ALPHABET)
-            context["found"] = results.filter(number=number).first() if possible else None
+            found = results.filter(number=number).first() if possible else None
+            context["found"] = found
         page = Paginator(results.order_by("rank"), RESULTS_PER_PAGE).get_page(
             request.GET.get("page")
         )
@@ -35,6 +36,10 @@ def public(request: HttpRequest, code: str) -> HttpResponse:
             o.code: f"{o.session.name} {o.get_kind_display()}"
             for o in Option.objects.filter(session__edition=edition).select_related("session")
         }
+        standing = services.lottery_standing(run=run)
+        context["standing"] = standing
+        if number and context["found"] is not None:
+            context["found_now"] = standing.entries.get(number)
         context["page"] = page
         context["rows"] = [
             (r, [(names.get(code, code), n) for code, n in r.waitlist.items()]) for r in page

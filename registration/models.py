@@ -632,6 +632,7 @@ class OutboxEmail(models.Model):
         WITHDRAWN = "withdrawn", _("Withdrawal confirmed")
         RESULT = "result", _("Lottery result")
         PROMOTED = "promoted", _("Place from the waiting list")
+        CHILDCARE_GRANTED = "childcare_granted", _("Childcare from its waiting list")
         REMINDER = "reminder", _("Reminder")
 
     application = models.ForeignKey(

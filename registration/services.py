@@ -334,12 +334,10 @@ def application_remove(
 
 
 def _give_place_back(application: Application, now: dt.datetime) -> None:
-    """After the draw, an application that left gives its place to the waiting lists."""
-    run = LotteryRun.objects.filter(
-        edition_id=application.edition_id, state=LotteryRun.State.DRAWN
-    ).first()
-    if run is not None:
-        places_rebalance(run=run, now=now)
+    """After the freeze, an application that left is an event of the lottery: after the draw
+    its place goes to the waiting lists at once; before it, the draw records it."""
+    if LotteryRun.objects.filter(edition_id=application.edition_id).exists():
+        places_rebalance(application=application, now=now)
 
 
 @transaction.atomic

@@ -27,7 +27,11 @@ def render(email: OutboxEmail, *, options: dict[str, Option] | None = None) -> t
         "office_phone": settings.OFFICE_PHONE,
         "site_url": settings.SITE_URL,
     }
-    if email.kind in (OutboxEmail.Kind.RESULT, OutboxEmail.Kind.PROMOTED):
+    if email.kind in (
+        OutboxEmail.Kind.RESULT,
+        OutboxEmail.Kind.PROMOTED,
+        OutboxEmail.Kind.CHILDCARE_GRANTED,
+    ):
         context.update(result_context(application, options=options))
     with translation.override(email.language):
         subject = " ".join(render_to_string(f"emails/{email.kind}_subject.txt", context).split())

@@ -7,6 +7,8 @@ from django.urls import reverse
 
 from lottery import services
 from lottery.models import LotteryRun
+from registration import services as registration_services
+from registration.models import Application
 from registration.tokens import make_token
 from tests.factories import ApplicationFactory, option
 from tests.lottery import drawn
@@ -78,3 +80,36 @@ def test_my_application_shows_the_result_and_waitlist_number(client, closed_edit
         assert page.context["result"].option.code == "center:online"
         assert page.context["waitlist"][0]["option"].code == "tama:venue"
         assert "number 1" in html or "number 2" in html or "1番" in html or "2番" in html
+
+
+def test_the_public_page_tells_who_holds_each_place_now_and_what_changed_since_the_draw(client):
+    edition = drawn.closed_edition(tama_venue=1)
+    for number in ("AAAAAAAA", "BBBBBBBB", "CCCCCCCC"):
+        drawn.applicant(edition, number, ["tama:venue"])
+    drawn.draw_in_order(edition, ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC"])
+    page = reverse("lottery:public", args=[edition.code])
+    before = client.get(page)
+    [tama] = [o for o in before.context["standing"].options if o.option.code == "tama:venue"]
+    assert (tama.holders, tama.waiting) == (["AAAAAAAA"], ["BBBBBBBB", "CCCCCCCC"])
+    assert "抽選後の繰り上げはまだありません。" in before.content.decode()
+
+    registration_services.application_withdraw(
+        application=Application.objects.get(number="AAAAAAAA")
+    )
+
+    after = client.get(page)
+    [tama] = [o for o in after.context["standing"].options if o.option.code == "tama:venue"]
+    assert (tama.holders, tama.waiting) == (["BBBBBBBB"], ["CCCCCCCC"])
+    html = after.content.decode()
+    assert "繰り上げ当選：" in html and "BBBBBBBB" in html
+    [move] = after.context["standing"].moves
+    assert (move.kind, move.number) == ("promoted", "BBBBBBBB")
+
+    promoted = client.get(page, {"number": "bbbbbbbb"})
+    text = " ".join(promoted.content.decode().split())
+    assert "抽選時：抽選順位 2 — キャンセル待ち" in text
+    assert "現在：" in text and "に当選中" in text
+    withdrawn = client.get(page, {"number": "AAAAAAAA"}).content.decode()
+    assert "現在：辞退または取消" in withdrawn
+    waiting = client.get(reverse("lottery:public", args=[edition.code]) + "?number=CCCCCCCC")
+    assert waiting.context["found_now"].waiting[0][1] == 1  # first in the waiting order now

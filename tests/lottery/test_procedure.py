@@ -25,13 +25,15 @@ from lottery.procedure import (
     canonical_json,
     childcare_waitlist,
     commitment,
+    depart,
     draw_order,
     entry_key,
     holdings_from_results,
     new_secret,
-    promote,
+    open_sessions,
     roll_hash,
     seed,
+    settle,
 )
 
 SECRET = "5e" * 32
@@ -435,11 +437,28 @@ def test_the_childcare_waitlist_lists_hall_parties_without_childcare_in_draw_ord
 # §5: withdrawals and promotions
 
 
-def promote_after(
-    roll: Roll, results: dict[str, Result], gone: set[str], **kwargs: Any
+def sessions_of(roll: Roll) -> set[str]:
+    return {spec["session"] for spec in roll["options"].values()}
+
+
+def depart_after(
+    roll: Roll,
+    results: dict[str, Result],
+    leaving: list[str],
+    open_sessions: set[str] | None = None,
+    kind: Any = "withdrawn",
 ) -> tuple[dict[str, Holding], list[Change]]:
+    """Each of `leaving` departs in turn after the draw, each followed by its settling."""
     order = sorted(results, key=lambda number: results[number]["rank"])
-    return promote(roll, order, holdings_from_results(results.values()), gone, **kwargs)
+    holdings = holdings_from_results(results.values())
+    gone: set[str] = set()
+    changes: list[Change] = []
+    for number in leaving:
+        opened = sessions_of(roll) if open_sessions is None else open_sessions
+        holdings, settled = depart(roll, order, holdings, gone, number, kind, opened)
+        gone.add(number)
+        changes += settled
+    return holdings, changes
 
 
 def test_a_withdrawal_frees_seats_for_the_first_on_the_waitlist_that_fits() -> None:
@@ -454,11 +473,11 @@ def test_a_withdrawal_frees_seats_for_the_first_on_the_waitlist_that_fits() -> N
     )
     results = draw(roll, ["A", "B", "C", "D"])
 
-    holdings, changes = promote_after(roll, results, {"C"})
+    holdings, changes = depart_after(roll, results, ["C"])
 
     assert changes == [
-        Change("freed", "C", "tama:venue"),
-        Change("promoted", "D", "tama:venue"),  # B, with 4 heads, does not fit in 2 seats
+        Change("withdrawn", "C", "tama:venue", "none"),
+        Change("promoted", "D", "tama:venue", "none"),  # B, with 4 heads, does not fit in 2
     ]
     assert holdings == {"A": ("tama:venue", "none"), "D": ("tama:venue", "none")}
 
@@ -475,13 +494,13 @@ def test_a_promoted_entry_releases_its_lower_choice_and_that_option_is_refilled(
     results = draw(roll, ["A", "B", "C"])
     assert won(results["B"]) == ("tama:online", 2, "none")
 
-    holdings, changes = promote_after(roll, results, {"A"})
+    holdings, changes = depart_after(roll, results, ["A"])
 
     assert changes == [
-        Change("freed", "A", "tama:venue"),
-        Change("released", "B", "tama:online"),
-        Change("promoted", "B", "tama:venue"),
-        Change("promoted", "C", "tama:online"),
+        Change("withdrawn", "A", "tama:venue", "none"),
+        Change("released", "B", "tama:online", "none"),
+        Change("promoted", "B", "tama:venue", "none"),
+        Change("promoted", "C", "tama:online", "none"),
     ]
     assert holdings == {"B": ("tama:venue", "none"), "C": ("tama:online", "none")}
 
@@ -500,13 +519,47 @@ def test_freed_childcare_slots_go_first_to_the_childcare_waitlist_in_draw_order(
     results = draw(roll, ["A", "B", "C"])
     assert results["B"]["outcome"] == "waitlisted"
 
-    holdings, changes = promote_after(roll, results, {"A"})
+    holdings, changes = depart_after(roll, results, ["A"])
 
     assert changes == [
-        Change("freed", "A", "tama:venue"),
-        Change("childcare_granted", "C", "tama:venue"),
+        Change("withdrawn", "A", "tama:venue", "granted"),
+        Change("childcare_granted", "C", "tama:venue", "granted"),
     ]
     assert "B" not in holdings
+
+
+def test_a_holder_waiting_for_childcare_gets_slots_a_promotion_releases_before_anyone_else() -> (
+    None
+):
+    """The auditor's case: Y is promoted to its first choice and releases the venue with its
+    childcare slot. D, who holds that venue and waits for childcare, must get the slot before E
+    (later in draw order, waiting for the venue) is promoted with it: after each move the
+    settling starts again at step 1."""
+    children = {"tama": {"0-2": 1}}
+    roll = make_roll(
+        {"center:venue": 1, "center:online": 0, "tama:venue": 10},
+        [
+            make_entry("W", "center:venue"),
+            make_entry("Y", "center:venue", "tama:venue", childcare=children),
+            make_entry("D", "center:online", "tama:venue", childcare=children, fallback="hall"),
+            make_entry("E", "center:online", "tama:venue", childcare=children, fallback="skip"),
+        ],
+        childcare={"tama": {"0-2": 1}},
+    )
+    results = draw(roll, ["W", "Y", "D", "E"])
+    assert won(results["Y"]) == ("tama:venue", 2, "granted")
+    assert won(results["D"]) == ("tama:venue", 2, "waitlisted")
+    assert results["E"]["outcome"] == "waitlisted"
+
+    holdings, changes = depart_after(roll, results, ["W"])
+
+    assert changes == [
+        Change("withdrawn", "W", "center:venue", "none"),
+        Change("released", "Y", "tama:venue", "granted"),
+        Change("promoted", "Y", "center:venue", "none"),
+        Change("childcare_granted", "D", "tama:venue", "granted"),
+    ]
+    assert holdings == {"Y": ("center:venue", "none"), "D": ("tama:venue", "granted")}
 
 
 def test_a_skip_party_gets_the_venue_once_childcare_slots_return() -> None:
@@ -521,7 +574,7 @@ def test_a_skip_party_gets_the_venue_once_childcare_slots_return() -> None:
     )
     results = draw(roll, ["A", "B"])
 
-    holdings, _ = promote_after(roll, results, {"A"})
+    holdings, _ = depart_after(roll, results, ["A"])
 
     assert holdings == {"B": ("tama:venue", "granted")}
 
@@ -537,13 +590,17 @@ def test_a_duplicate_removed_after_the_draw_frees_its_place_and_is_never_promote
     )
     results = draw(roll, ["A", "B", "C"])
 
-    holdings, changes = promote_after(roll, results, {"A", "B"})
+    holdings, changes = depart_after(roll, results, ["B", "A"], kind="removed")
 
     assert holdings == {"C": ("tama:venue", "none")}
-    assert changes == [Change("freed", "A", "tama:venue"), Change("promoted", "C", "tama:venue")]
+    assert changes == [
+        Change("removed", "B", None, "none"),  # held nothing: still an event
+        Change("removed", "A", "tama:venue", "none"),
+        Change("promoted", "C", "tama:venue", "none"),
+    ]
 
 
-def test_promotion_changes_nothing_right_after_the_draw() -> None:
+def test_settling_changes_nothing_right_after_the_draw() -> None:
     children = {"tama": {"0-2": 1}}
     roll = make_roll(
         {"tama:venue": 4, "tama:online": 1},
@@ -555,11 +612,13 @@ def test_promotion_changes_nothing_right_after_the_draw() -> None:
         childcare={"tama": {"0-2": 1}},
     )
     results = draw(roll, ["A", "B", "C"])
+    order = sorted(results, key=lambda number: results[number]["rank"])
+    holdings = holdings_from_results(results.values())
 
-    holdings, changes = promote_after(roll, results, set())
+    settled = settle(roll, order, holdings, set(), sessions_of(roll))
 
-    assert changes == []
-    assert holdings == holdings_from_results(results.values())
+    assert settled.changes == []
+    assert settled.holdings == holdings
 
 
 def test_it_does_not_refill_a_session_past_its_promotion_deadline() -> None:
@@ -574,43 +633,64 @@ def test_it_does_not_refill_a_session_past_its_promotion_deadline() -> None:
     )
     results = draw(roll, ["A", "B", "C", "D"])
 
-    holdings, changes = promote_after(roll, results, {"A", "C"}, open_sessions={"center"})
+    holdings, changes = depart_after(roll, results, ["A", "C"], open_sessions={"center"})
 
     assert holdings == {"D": ("center:venue", "none")}
-    assert Change("promoted", "B", "tama:venue") not in changes
+    assert Change("promoted", "B", "tama:venue", "none") not in changes
 
 
-def test_promotion_does_not_depend_on_the_order_of_the_holdings_given() -> None:
+def test_a_promotion_deadline_is_exclusive() -> None:
+    deadlines = {"tama": "2027-01-17T12:00:00+09:00", "center": "2027-01-24T12:00:00+09:00"}
+
+    assert open_sessions(deadlines, "2027-01-17T11:59:59+09:00") == {"tama", "center"}
+    assert open_sessions(deadlines, "2027-01-17T12:00:00+09:00") == {"center"}
+    assert open_sessions(deadlines, "2027-01-17T03:00:00+00:00") == {"center"}  # same instant
+    assert open_sessions(deadlines, "2027-01-24T12:00:01+09:00") == set()
+
+
+def test_settling_does_not_depend_on_the_order_of_the_holdings_given() -> None:
     roll = make_roll(
         {"tama:venue": 2, "tama:online": 2},
         [make_entry(n, "tama:venue", "tama:online") for n in "ABCDEF"],
     )
     results = draw(roll, list("FEDCBA"))
     order = sorted(results, key=lambda number: results[number]["rank"])
-    holdings = holdings_from_results(results.values())
+    holdings = {n: h for n, h in holdings_from_results(results.values()).items() if n != "F"}
+    sessions = sessions_of(roll)
 
-    forward = promote(roll, order, holdings, {"F", "D"})
-    backward = promote(roll, order, dict(reversed(holdings.items())), {"D", "F"})
+    forward = settle(roll, order, holdings, {"F", "D"} - set(holdings), sessions)
+    backward = settle(roll, order, dict(reversed(holdings.items())), {"F"}, sessions)
 
     assert forward == backward
 
 
-def test_promotion_refuses_an_order_that_is_not_the_whole_roll() -> None:
+def test_settling_refuses_an_order_that_is_not_the_whole_roll() -> None:
     roll = make_roll(
         {"tama:venue": 1}, [make_entry("A", "tama:venue"), make_entry("B", "tama:venue")]
     )
 
     with pytest.raises(ValueError, match="every entry"):
-        promote(roll, ["A"], {}, set())
+        settle(roll, ["A"], {}, set(), {"tama"})
 
 
-def test_promotion_refuses_a_holding_that_is_not_one_of_the_entrys_choices() -> None:
+def test_settling_refuses_a_holding_that_is_not_one_of_the_entrys_choices() -> None:
     roll = make_roll({"tama:venue": 1, "tama:online": 1}, [make_entry("A", "tama:venue")])
 
     with pytest.raises(ValueError, match="not one of its choices"):
-        promote(roll, ["A"], {"A": Holding("tama:online", "none")}, set())
+        settle(roll, ["A"], {"A": Holding("tama:online", "none")}, set(), {"tama"})
     with pytest.raises(ValueError, match="not one of its choices"):
-        promote(roll, ["A"], {"Z": Holding("tama:venue", "none")}, set())
+        settle(roll, ["A"], {"Z": Holding("tama:venue", "none")}, set(), {"tama"})
+    with pytest.raises(ValueError, match="left the roll"):
+        settle(roll, ["A"], {"A": Holding("tama:venue", "none")}, {"A"}, {"tama"})
+
+
+def test_an_entry_departs_once() -> None:
+    roll = make_roll({"tama:venue": 1}, [make_entry("A", "tama:venue")])
+
+    with pytest.raises(ValueError, match="still in it"):
+        depart(roll, ["A"], {}, {"A"}, "A", "withdrawn", {"tama"})
+    with pytest.raises(ValueError, match="still in it"):
+        depart(roll, ["A"], {}, set(), "Z", "withdrawn", {"tama"})
 
 
 # §6: the audit file
@@ -803,52 +883,59 @@ def test_after_the_draw_nobody_waits_for_a_place_they_would_fit_in(roll: Roll) -
     holdings = holdings_from_results(results)
 
     assert_nobody_left_out(roll, holdings, gone=set())
-    assert promote(roll, [r["number"] for r in results], holdings, set()).changes == []
+    order = [r["number"] for r in results]
+    assert settle(roll, order, holdings, set(), sessions_of(roll)).changes == []
 
 
 @PROPERTIES
 @given(rolls(min_entries=1, max_entries=60), st.data())
-def test_a_sequence_of_withdrawals_keeps_every_holder_valid(
+def test_withdrawals_and_deadlines_keep_every_rule_after_each_settling(
     roll: Roll, data: st.DataObject
 ) -> None:
+    """Random withdrawals (holders, waiting entries), each with its own set of open sessions
+    (deadlines passing): after each settling no capacity or band is exceeded, every holder holds
+    one choice whole (a party is never split: its heads are counted together), entries only move
+    up their choices, nothing moves in a closed session, and settling again changes nothing."""
     results = drawn(roll)
     order = [result["number"] for result in results]
     holdings = holdings_from_results(results)
     gone: set[str] = set()
+    opened = set(SESSIONS)
 
     for _ in range(data.draw(st.integers(1, 8))):
+        still = [n for n in order if n not in gone]
+        if not still:
+            break
         # Mostly holders withdraw (that frees places), sometimes an entry on a waitlist.
-        withdrawing = sorted(holdings) if holdings and data.draw(st.integers(0, 3)) else order
-        gone.add(data.draw(st.sampled_from(withdrawing)))
+        holders = [n for n in still if n in holdings]
+        pool = holders if holders and data.draw(st.integers(0, 3)) else still
+        number = data.draw(st.sampled_from(pool))
+        if data.draw(st.booleans()):  # a deadline passes; deadlines never come back
+            opened -= {data.draw(st.sampled_from(SESSIONS))}
         before = holdings
-        holdings, changes = promote(roll, order, before, gone)
+        holdings, changes = depart(roll, order, before, gone, number, "withdrawn", opened)
+        gone.add(number)
 
         assert_valid(roll, holdings, gone)
-        assert_nobody_left_out(roll, holdings, gone)
+        if opened == set(SESSIONS):
+            assert_nobody_left_out(roll, holdings, gone)
         for held, (option, _) in holdings.items():
             if held in before:  # nobody is moved to a choice they ranked lower
                 choices = next(e["choices"] for e in roll["entries"] if e["number"] == held)
                 assert choices.index(option) <= choices.index(before[held].option)
-        replayed = {n: h.option for n, h in before.items()}
+        assert changes[0].kind == "withdrawn" and changes[0].number == number
+        for change in changes[1:]:
+            assert change.kind in ("released", "promoted", "childcare_granted")
+            if change.kind != "released":
+                assert roll["options"][change.option]["session"] in opened
+        replayed = dict(before)
         for change in changes:
-            if change.kind in ("freed", "released"):
-                assert replayed.pop(change.number) == change.option
-            elif change.kind == "promoted":
-                replayed[change.number] = change.option
-        assert replayed == {n: h.option for n, h in holdings.items()}
-
-
-@PROPERTIES
-@given(rolls(min_entries=1, max_entries=60), st.data())
-def test_promotion_never_fills_a_closed_session(roll: Roll, data: st.DataObject) -> None:
-    results = drawn(roll)
-    order = [result["number"] for result in results]
-    gone = set(data.draw(st.lists(st.sampled_from(order), unique=True, max_size=8)))
-    open_sessions = set(data.draw(st.lists(st.sampled_from(SESSIONS), unique=True)))
-
-    holdings, changes = promote(roll, order, holdings_from_results(results), gone, open_sessions)
-
-    assert_valid(roll, holdings, gone)
-    for change in changes:
-        if change.kind in ("promoted", "childcare_granted"):
-            assert roll["options"][change.option]["session"] in open_sessions
+            if change.kind in ("withdrawn", "released"):
+                assert replayed.pop(change.number, None) == (
+                    Holding(change.option, change.childcare) if change.option else None
+                )
+            else:
+                replayed[change.number] = Holding(change.option, change.childcare)
+        assert replayed == holdings
+        # Settling is idempotent: the edition is settled after each withdrawal.
+        assert settle(roll, order, holdings, gone, opened) == (holdings, [])

@@ -17,6 +17,7 @@ from lottery.services import lottery_audit
 from lottery.verify import verify
 from registration import services
 from registration.models import OutboxEmail
+from registration.outbox.render import render
 
 from .drawn import applicant, closed_edition, draw_in_order, places
 
@@ -64,7 +65,16 @@ def test_childcare_freed_goes_first_to_the_childcare_waiting_list():
     services.application_withdraw(application=first)
     assert places(edition) == {second.number: ("tama:venue", "granted")}
     assert LotteryEvent.objects.filter(kind="childcare_granted", number=second.number).exists()
-    assert promoted_emails() == [second.number]
+    # The parent already had the seat: the e-mail says childcare, not 繰り上げ当選.
+    assert promoted_emails() == []
+    [email] = OutboxEmail.objects.filter(kind="childcare_granted")
+    assert email.application == second
+    subject, text, _html = render(email)  # in the parent's language, Japanese
+    assert "託児のご用意ができました" in subject and "繰り上げ" not in subject + text
+    email.language = "en"
+    subject, text, _html = render(email)
+    assert "Childcare is now booked" in subject and "waiting list" not in subject
+    assert "childcare is now booked for your children" in text
 
 
 def test_a_promotion_cascades_from_an_online_place_to_the_venue():

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 
 from lottery import procedure
-from lottery.verify import main, verify
+from lottery.verify import main, replay, verify
 from tests.lottery.test_procedure import PROPERTIES, make_entry, make_roll, rolls
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,11 +40,47 @@ def make_audit() -> dict[str, Any]:
     )
     hashed = procedure.roll_hash(roll)
     results = procedure.allocate(roll, procedure.seed(hashed, SECRET, "beacon 9001"))
-    events: list[procedure.Event] = [
-        {"time": "2026-05-01T10:00:00+09:00", "kind": "withdrawn", "number": "A3", "option": None}
+    # The draw (in this order): D9 tama:online, E4 tama:venue, H8 -, A3 tama:venue with
+    # childcare, B7 -, C2 center:venue, G5 tama:online, F1 -. The events below are written out
+    # by hand from LOTTERY.md §5, not computed by the code under test.
+    assert [(r["number"], r["option"]) for r in results] == [
+        ("D9", "tama:online"),
+        ("E4", "tama:venue"),
+        ("H8", None),
+        ("A3", "tama:venue"),
+        ("B7", None),
+        ("C2", "center:venue"),
+        ("G5", "tama:online"),
+        ("F1", None),
     ]
-    audit = procedure.audit_file(roll, SECRET, "beacon 9001", results, events)
+    audit = procedure.audit_file(
+        roll, SECRET, "beacon 9001", results, EVENTS, promotion_deadlines=DEADLINES
+    )
     return json.loads(json.dumps(audit))  # exactly what a reader of the published file gets
+
+
+DEADLINES = {"tama": "2026-06-01T12:00:00+09:00", "center": "2026-06-08T12:00:00+09:00"}
+
+
+def event(time: str, kind: str, number: str, option: str | None, childcare: str = "none") -> Any:
+    return {"time": time, "kind": kind, "number": number, "option": option, "childcare": childcare}
+
+
+T1, T2, T3 = "2026-05-01T10:00:00+09:00", "2026-05-02T10:00:00+09:00", "2026-05-03T10:00:00+09:00"
+T4, T5 = "2026-06-02T09:00:00+09:00", "2026-06-03T09:00:00+09:00"  # after tama's deadline
+EVENTS = [
+    # E4 leaves 3 seats; B7 (2 people) fits, its child waits for childcare (A3 holds the slot).
+    event(T1, "withdrawn", "E4", "tama:venue"),
+    event(T1, "promoted", "B7", "tama:venue", "waitlisted"),
+    # F1 held nothing: still an event, or C2's departure below would promote it.
+    event(T2, "withdrawn", "F1", None),
+    # A3 gives back its childcare slot: B7, holding the venue, gets it first.
+    event(T3, "withdrawn", "A3", "tama:venue", "granted"),
+    event(T3, "childcare_granted", "B7", "tama:venue", "granted"),
+    # After tama's deadline nothing there is refilled; center is still open, nobody waits.
+    event(T4, "withdrawn", "D9", "tama:online"),
+    event(T5, "removed", "C2", "center:venue"),
+]
 
 
 @pytest.fixture
@@ -69,7 +105,7 @@ def test_it_accepts_a_correct_file(
 ) -> None:
     assert verify(audit) == []
     assert main([write(tmp_path, audit)]) == 0
-    assert capsys.readouterr().out == "OK: 8 results verified\n"
+    assert capsys.readouterr().out == "OK: 8 results and 7 events verified\n"
 
 
 def test_it_runs_as_a_module_with_no_django_to_import(
@@ -89,7 +125,7 @@ def test_it_runs_as_a_module_with_no_django_to_import(
 
     assert (completed.returncode, completed.stdout, completed.stderr) == (
         0,
-        "OK: 8 results verified\n",
+        "OK: 8 results and 7 events verified\n",
         "",
     )
 
@@ -227,11 +263,81 @@ def test_it_rejects_another_version_of_the_procedure(audit: dict[str, Any]) -> N
 
 
 def test_it_rejects_an_event_about_an_entry_that_is_not_in_the_roll(audit: dict[str, Any]) -> None:
-    audit["events"].append(
-        {"time": "2026-05-02T10:00:00+09:00", "kind": "promoted", "number": "ZZ", "option": None}
+    audit["events"].append(event(T5, "promoted", "ZZ", None))
+
+    assert first_difference(audit) == 'events[7]: entry "ZZ" is not in the roll'
+
+
+# Events: replayed with §5 from the results, each withdrawal at its time.
+
+
+def test_its_replay_ends_with_the_holdings_the_events_describe(audit: dict[str, Any]) -> None:
+
+    holdings, events = replay(audit)
+
+    assert events == EVENTS
+    assert holdings == {
+        "B7": ("tama:venue", "granted"),
+        "G5": ("tama:online", "none"),
+    }
+
+
+def test_it_rejects_a_promotion_removed(audit: dict[str, Any]) -> None:
+    del audit["events"][1]
+
+    assert first_difference(audit) == (
+        f"events[1] (entry F1): file says {json.dumps(EVENTS[2])}, "
+        f"procedure gives {json.dumps(EVENTS[1])}"
     )
 
-    assert first_difference(audit) == 'events[1]: entry "ZZ" is not in the roll'
+
+def test_it_rejects_a_promotion_added(audit: dict[str, Any]) -> None:
+    audit["events"].insert(3, event(T2, "promoted", "H8", "tama:venue"))
+
+    assert first_difference(audit).startswith("events[3] (entry H8): file says")
+
+
+def test_it_rejects_two_events_swapped(audit: dict[str, Any]) -> None:
+    events = audit["events"]
+    events[3], events[4] = events[4], events[3]
+
+    assert first_difference(audit).startswith("events[3] (entry B7): file says")
+
+
+def test_it_rejects_a_promotion_after_the_deadline(audit: dict[str, Any]) -> None:
+    # tama:venue has room after A3 left, but its deadline has passed at T4.
+    audit["events"].insert(6, event(T4, "promoted", "H8", "tama:venue"))
+
+    assert first_difference(audit) == (
+        f"events[6] (entry H8): file says {json.dumps(audit['events'][6])}, "
+        f"procedure gives {json.dumps(EVENTS[6])}"
+    )
+
+
+def test_it_rejects_a_withdrawal_removed_even_of_an_entry_that_held_nothing(
+    audit: dict[str, Any],
+) -> None:
+    del audit["events"][2]  # F1, waiting for center:venue
+
+    assert first_difference(audit) == (
+        "events[6] (entry F1): the file ends, procedure gives "
+        + json.dumps(event(T5, "promoted", "F1", "center:venue", "granted"))
+    )
+
+
+def test_it_rejects_a_withdrawal_moved_past_a_deadline(audit: dict[str, Any]) -> None:
+    audit["events"][0]["time"] = audit["events"][1]["time"] = "2026-06-01T12:00:00+09:00"
+
+    assert (
+        first_difference(audit)
+        == "events[2]: listed after a later event (events are in time order)"
+    )
+
+
+def test_it_rejects_events_without_the_promotion_deadlines(audit: dict[str, Any]) -> None:
+    del audit["promotion_deadlines"]
+
+    assert first_difference(audit).startswith("promotion_deadlines: expected an object")
 
 
 def test_it_accepts_a_file_without_events(audit: dict[str, Any]) -> None:
