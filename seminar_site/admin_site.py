@@ -95,8 +95,9 @@ def _can_verify(device: Any) -> bool:
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 # The range each date-hierarchy part may take: Django's change list adds a year (or a month) to
-# build the upper bound, so 9999 and beyond fail there too.
-DATE_PARTS = {"year": (1, 9998), "month": (1, 12), "day": (1, 31)}
+# build the upper bound, so 9999 and beyond fail there too; and midnight on 1 January of year 1
+# in Tokyo is in year 0 in UTC, which SQLite's adapter cannot write (OverflowError).
+DATE_PARTS = {"year": (2, 9998), "month": (1, 12), "day": (1, 31)}
 
 
 def _in_range(value: str, low: int, high: int) -> bool:

@@ -120,11 +120,12 @@ def test_no_admin_filter_or_search_answers_500(client, edition, superuser):
 
 def test_every_date_link_up_to_the_last_year_works(client, edition, superuser):
     url = reverse("admin:registration_application_changelist")
-    for year, month in (("9998", "12"), ("1", "1"), ("2026", "2")):
+    for year, month in (("9998", "12"), ("2", "1"), ("2026", "2")):
         params = {"created_at__year": year, "created_at__month": month}
         assert client.get(url, params).status_code == 200, params
     for params in (
         {"created_at__year": "9999"},
+        {"created_at__year": "1"},  # year 0 in UTC: no database can store it
         {"created_at__year": "2026", "created_at__month": "13"},
     ):
         assert client.get(url, params).status_code == 400, params
