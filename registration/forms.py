@@ -81,14 +81,28 @@ class DateInputField(forms.DateField):
         return super().to_python(value)
 
 
+# The largest id a database column holds: a forged larger one is refused before any query
+# (SQLite cannot even bind it: OverflowError, a 500).
+LARGEST_ID = 2**63 - 1
+
+
+def is_id(value: Any) -> bool:
+    """An id as our forms write it: ASCII digits within the database's range (int() would also
+    take "１" or "٣" for 1 and 3)."""
+    text = str(value)
+    return text.isascii() and text.isdigit() and int(text) <= LARGEST_ID
+
+
 class OptionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Option) -> str:
         return obj.label
 
-
-# The largest id a database column holds: a forged larger one is refused before any query
-# (SQLite cannot even bind it: OverflowError, a 500).
-LARGEST_ID = 2**63 - 1
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not isinstance(value, Option) and not is_id(value):
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
 
 
 class BoothChoiceField(forms.ModelMultipleChoiceField):
@@ -97,8 +111,7 @@ class BoothChoiceField(forms.ModelMultipleChoiceField):
 
     def clean(self, value: Any) -> Any:
         for pk in value if isinstance(value, list | tuple) else []:
-            text = str(pk)
-            if not (text.isascii() and text.isdigit() and int(text) <= LARGEST_ID):
+            if not is_id(pk):
                 raise forms.ValidationError(
                     self.error_messages["invalid_pk_value"],
                     code="invalid_pk_value",

@@ -878,7 +878,8 @@ class MyApplicationTests(FormCase):
         url = reverse("registration:my_application", kwargs={"token": "TOKEN"})
         response = client.get(url.replace("TOKEN", quote(tampered, safe="")))
         assert_no_server_error(response)
-        assert response.status_code == 404
+        # NUL in the address is refused before any view (seminar_site.security).
+        assert response.status_code == (400 if "\x00" in tampered else 404)
 
     def test_a_link_signed_for_no_application_gets_a_404_page(self) -> None:
         token = make_token("ZZZZ2222")
