@@ -11,13 +11,18 @@ from django.utils.translation import gettext_lazy as _
 from registration.models import Application, Edition, Option
 
 
+class RunState(models.TextChoices):
+    """LotteryRun.State; at module level so that the model's constraints can name it."""
+
+    FROZEN = "frozen", _("Roll frozen, waiting for the draw")
+    DRAWING = "drawing", _("Drawing")
+    DRAWN = "drawn", _("Drawn")
+
+
 class LotteryRun(models.Model):
     """Created by the freeze; moved on by the draw exactly once (see lottery.services)."""
 
-    class State(models.TextChoices):
-        FROZEN = "frozen", _("Roll frozen, waiting for the draw")
-        DRAWING = "drawing", _("Drawing")
-        DRAWN = "drawn", _("Drawn")
+    State = RunState
 
     edition = models.OneToOneField(
         Edition, on_delete=models.PROTECT, related_name="lottery", verbose_name=_("edition")
@@ -52,11 +57,11 @@ class LotteryRun(models.Model):
         verbose_name_plural = _("lotteries")
         constraints = [
             models.CheckConstraint(
-                condition=Q(state__in=["frozen", "drawing", "drawn"]),
+                condition=Q(state__in=RunState.values),
                 name="lottery_run_state_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(state="drawn") | (Q(drawn_at__isnull=False) & ~Q(seed="")),
+                condition=~Q(state=RunState.DRAWN) | (Q(drawn_at__isnull=False) & ~Q(seed="")),
                 name="lottery_run_drawn_has_time_and_seed",
             ),
         ]
@@ -168,7 +173,7 @@ class Place(models.Model):
         verbose_name_plural = _("places")
         constraints = [
             models.CheckConstraint(
-                condition=Q(childcare__in=["none", "granted", "waitlisted"]),
+                condition=Q(childcare__in=LotteryResult.Childcare.values),
                 name="place_childcare_valid",
             ),
         ]

@@ -172,12 +172,17 @@ class Session(Localized, models.Model):
         )
 
 
+class OptionKind(models.TextChoices):
+    """Option.Kind; at module level so that the model's constraints can name it."""
+
+    VENUE = "venue", _("At the venue")
+    ONLINE = "online", _("Online")
+
+
 class Option(models.Model):
     """One way to attend a session: at the venue (capacity in heads) or online (in applications)."""
 
-    class Kind(models.TextChoices):
-        VENUE = "venue", _("At the venue")
-        ONLINE = "online", _("Online")
+    Kind = OptionKind
 
     session = models.ForeignKey(
         Session, on_delete=models.CASCADE, related_name="options", verbose_name=_("session")
@@ -196,7 +201,7 @@ class Option(models.Model):
                 fields=["session", "kind"], name="option_one_per_kind_per_session"
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["venue", "online"]), name="option_kind_valid"
+                condition=Q(kind__in=OptionKind.values), name="option_kind_valid"
             ),
         ]
 
@@ -343,20 +348,33 @@ class ApplicationQuerySet(models.QuerySet["Application"]):
         )
 
 
+class ApplicationStatus(models.TextChoices):
+    """Application.Status; at module level so that the model's constraints can name it."""
+
+    ACTIVE = "active", _("Active")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    DUPLICATE = "duplicate", _("Marked duplicate")
+    INVALID = "invalid", _("Marked invalid")
+
+
+class ApplicationFallback(models.TextChoices):
+    """Application.Fallback: what a venue choice does when childcare is full."""
+
+    HALL = "hall", _("Attend with my children in the hall")
+    SKIP = "skip", _("Give up that venue choice")
+
+
+class ApplicationLanguage(models.TextChoices):
+    """Application.Language: the parent's language for pages and e-mails."""
+
+    JA = "ja", "日本語"
+    EN = "en", "English"
+
+
 class Application(models.Model):
-    class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
-        WITHDRAWN = "withdrawn", _("Withdrawn")
-        DUPLICATE = "duplicate", _("Marked duplicate")
-        INVALID = "invalid", _("Marked invalid")
-
-    class Fallback(models.TextChoices):
-        HALL = "hall", _("Attend with my children in the hall")
-        SKIP = "skip", _("Give up that venue choice")
-
-    class Language(models.TextChoices):
-        JA = "ja", "日本語"
-        EN = "en", "English"
+    Status = ApplicationStatus
+    Fallback = ApplicationFallback
+    Language = ApplicationLanguage
 
     edition = models.ForeignKey(
         Edition, on_delete=models.PROTECT, related_name="applications", verbose_name=_("edition")
@@ -448,7 +466,7 @@ class Application(models.Model):
             models.UniqueConstraint(
                 Lower("email"),
                 "edition",
-                condition=Q(status="active"),
+                condition=Q(status=ApplicationStatus.ACTIVE),
                 name="application_one_active_per_email_per_edition",
             ),
             models.CheckConstraint(
@@ -474,15 +492,16 @@ class Application(models.Model):
                 name="application_choice_3_distinct_and_after_2",
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["active", "withdrawn", "duplicate", "invalid"]),
+                condition=Q(status__in=ApplicationStatus.values),
                 name="application_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(childcare_fallback__in=["", "hall", "skip"]),
+                condition=Q(childcare_fallback__in=["", *ApplicationFallback.values]),
                 name="application_fallback_valid",
             ),
             models.CheckConstraint(
-                condition=Q(language__in=["ja", "en"]), name="application_language_valid"
+                condition=Q(language__in=ApplicationLanguage.values),
+                name="application_language_valid",
             ),
         ]
 
@@ -615,14 +634,19 @@ class DuplicateFlag(models.Model):
         return f"{self.application_id} ~ {self.other_id} ({self.reason})"
 
 
+class OutboxStatus(models.TextChoices):
+    """OutboxEmail.Status; at module level so that the model's constraints can name it."""
+
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
 class OutboxEmail(models.Model):
     """Every e-mail is written here in the transaction that causes it, then sent after commit."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        FAILED = "failed", _("Failed")
+    Status = OutboxStatus
 
     class Kind(models.TextChoices):
         RECEIPT = "receipt", _("Receipt")
@@ -668,11 +692,12 @@ class OutboxEmail(models.Model):
         permissions = [("resend_outboxemail", _("Can send a failed e-mail again"))]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["queued", "sending", "sent", "failed"]),
+                condition=Q(status__in=OutboxStatus.values),
                 name="outbox_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(status="sent", sent_at__isnull=False) | ~Q(status="sent"),
+                condition=Q(status=OutboxStatus.SENT, sent_at__isnull=False)
+                | ~Q(status=OutboxStatus.SENT),
                 name="outbox_sent_has_time",
             ),
         ]
