@@ -443,32 +443,24 @@ def lottery_standing(*, run: LotteryRun) -> Standing:
         o.code: o
         for o in Option.objects.filter(session__edition_id=run.edition_id).select_related("session")
     }
-    roll = cast(procedure.Roll, json.loads(run.roll_json))
-    choices = {entry["number"]: entry["choices"] for entry in roll["entries"]}
-    order = LotteryResult.objects.filter(run=run).order_by("rank").values_list("number", flat=True)
-    held = {
-        number: (code, childcare)
-        for number, code, childcare in Place.objects.filter(run=run).values_list(
-            "application__number", "option_id", "childcare"
-        )
+    now_state = _run_now(run, {o.pk: o for o in options.values()})
+    choices = {entry["number"]: entry["choices"] for entry in now_state.roll["entries"]}
+    left = {
+        number
+        for number, (_pk, status) in now_state.applications.items()
+        if status != Application.Status.ACTIVE
     }
-    by_id = {o.pk: o for o in options.values()}
-    left = set(
-        Application.objects.filter(lottery_result__run=run)
-        .exclude(status=Application.Status.ACTIVE)
-        .values_list("number", flat=True)
-    )
     standing = {code: OptionStanding(option, [], []) for code, option in sorted(options.items())}
     entries: dict[str, EntryStanding] = {}
-    for number in order:
+    for number in now_state.order:
         if number in left:
             entries[number] = EntryStanding(left=True)
             continue
         entry = EntryStanding()
-        if number in held:
-            option_id, entry.childcare = held[number]
-            entry.holding = by_id[option_id]
-            standing[entry.holding.code].holders.append(number)
+        if number in now_state.holdings:
+            code, entry.childcare = now_state.holdings[number]
+            entry.holding = options[code]
+            standing[code].holders.append(number)
         better = choices[number]
         if entry.holding is not None:
             better = better[: better.index(entry.holding.code)]
@@ -565,25 +557,46 @@ def places_rebalance(
     return changes
 
 
+@dataclass
+class _RunNow:
+    """A drawn run as it stands: its roll, the draw order, what each entry holds now, and each
+    entry's application (id, status)."""
+
+    roll: procedure.Roll
+    order: list[str]
+    holdings: dict[str, procedure.Holding]
+    applications: dict[str, tuple[int, str]]
+
+
+def _run_now(run: LotteryRun, options: dict[int, Option]) -> _RunNow:
+    return _RunNow(
+        roll=cast(procedure.Roll, json.loads(run.roll_json)),
+        order=list(
+            LotteryResult.objects.filter(run=run).order_by("rank").values_list("number", flat=True)
+        ),
+        holdings={
+            number: procedure.Holding(options[option_id].code, cast(procedure.Childcare, care))
+            for number, option_id, care in Place.objects.filter(run=run).values_list(
+                "application__number", "option_id", "childcare"
+            )
+        },
+        applications={
+            number: (pk, status)
+            for number, pk, status in Application.objects.filter(
+                lottery_result__run=run
+            ).values_list("number", "pk", "status")
+        },
+    )
+
+
 def _depart_and_settle(
     run: LotteryRun, departing: list[str], options: dict[int, Option], now: dt.datetime
 ) -> list[procedure.Change]:
     """Each of ``departing`` (entry numbers, in the order they left) departs and the edition
     settles after each (procedure.depart); the places, events, audit rows and e-mails follow."""
     by_code = {o.code: o for o in options.values()}
-    roll = cast(procedure.Roll, json.loads(run.roll_json))
-    order = list(
-        LotteryResult.objects.filter(run=run).order_by("rank").values_list("number", flat=True)
-    )
-    before = {
-        number: procedure.Holding(options[option_id].code, cast(procedure.Childcare, childcare))
-        for number, option_id, childcare in Place.objects.filter(run=run).values_list(
-            "application__number", "option_id", "childcare"
-        )
-    }
-    statuses = dict(
-        Application.objects.filter(lottery_result__run=run).values_list("number", "status")
-    )
+    now_state = _run_now(run, options)
+    statuses = {number: status for number, (_pk, status) in now_state.applications.items()}
     departed = set(
         LotteryEvent.objects.filter(
             run=run, kind__in=[LotteryEvent.Kind.WITHDRAWN, LotteryEvent.Kind.REMOVED]
@@ -595,24 +608,25 @@ def _depart_and_settle(
         - set(departing)
     )
     open_sessions = {o.session.code for o in options.values() if now < o.session.promotion_deadline}
-    holdings = before
+    before = holdings = now_state.holdings
     changes: list[procedure.Change] = []
     for number in departing:
         left: Literal["withdrawn", "removed"] = (
             "withdrawn" if statuses.get(number) == Application.Status.WITHDRAWN else "removed"
         )
-        settled = procedure.depart(roll, order, holdings, gone, number, left, open_sessions)
+        settled = procedure.depart(
+            now_state.roll, now_state.order, holdings, gone, number, left, open_sessions
+        )
         gone.add(number)
         holdings = settled.holdings
         changes += settled.changes
 
-    ids = dict(Application.objects.filter(lottery_result__run=run).values_list("number", "pk"))
     Place.objects.filter(run=run, application__number__in=set(before) - set(holdings)).delete()
     promoted = {c.number for c in changes if c.kind == "promoted"}
     for number, holding in holdings.items():
         if before.get(number) != holding:
             Place.objects.update_or_create(
-                application_id=ids[number],
+                application_id=now_state.applications[number][0],
                 defaults={
                     "run": run,
                     "option": by_code[holding.option],

@@ -7,7 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from registration.models import NUMBER_ALPHABET, Edition, Option
+from registration.models import NUMBER_ALPHABET, Edition
 
 from . import services
 from .models import LotteryResult, LotteryRun
@@ -32,11 +32,11 @@ def public(request: HttpRequest, code: str) -> HttpResponse:
         page = Paginator(results.order_by("rank"), RESULTS_PER_PAGE).get_page(
             request.GET.get("page")
         )
-        names = {
-            o.code: f"{o.session.name} {o.get_kind_display()}"
-            for o in Option.objects.filter(session__edition=edition).select_related("session")
-        }
         standing = services.lottery_standing(run=run)
+        names = {
+            o.option.code: f"{o.option.session.name} {o.option.get_kind_display()}"
+            for o in standing.options
+        }
         context["standing"] = standing
         if number and context["found"] is not None:
             context["found_now"] = standing.entries.get(number)
